@@ -1,0 +1,44 @@
+# Quick start on a fresh Debian machine:  make preview STACK=dev   and   make test
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PACK_VENV := policies/.venv
+STACK ?= dev
+# The daemons whose own checkers prove what we render (named-checkconf, nft, postconf, ...).
+DEBIAN_PACKAGES := bind9 bind9-dnsutils nftables postfix dovecot-core nginx policyd-rate-limit iproute2
+
+.PHONY: preview test lint deps venv pack-venv clean
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# The pack's own virtualenv, as PulumiPolicy.yaml names it (the CLI does not create it).
+pack-venv: $(PACK_VENV)/.installed
+$(PACK_VENV)/.installed: policies/requirements.txt
+	$(PYTHON) -m venv $(PACK_VENV)
+	$(PACK_VENV)/bin/python -m pip install -q --disable-pip-version-check -r policies/requirements.txt
+	touch $@
+
+deps:
+	@missing=""; for c in named-checkconf nft postconf doveconf nginx policyd-rate-limit ip; do \
+	  command -v $$c >/dev/null 2>&1 || [ -x /usr/sbin/$$c ] || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEBIAN_PACKAGES); \
+	fi
+
+preview: venv pack-venv
+	$(PY) -m preflight preview --stack $(STACK) --policy-pack policies
+
+test: deps venv pack-venv
+	$(PY) -m pytest -q
+
+lint: venv
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf build .pytest_cache

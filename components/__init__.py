@@ -1,0 +1,1 @@
+"""The ISP's Pulumi components: one ComponentResource per file, each with its Args model."""

@@ -1,0 +1,1 @@
+"""Pure render functions: typed values in, configuration text out. No Pulumi here."""

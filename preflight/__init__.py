@@ -1,0 +1,1 @@
+"""preflight: an offline `pulumi preview` (and `--policy-pack`) for Pulumi Python programs."""

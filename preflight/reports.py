@@ -1,0 +1,211 @@
+"""Policy results as SARIF 2.1.0 (GitHub code scanning) and JUnit XML (CI test reports)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from pathlib import Path
+
+from .analyzer import PolicyReport, Violation
+from .model import Registration
+
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+SARIF_VERSION = "2.1.0"
+_SARIF_LEVELS = {"mandatory": "error", "remediate": "error", "advisory": "warning", "disabled": "none"}
+# GitHub ranks code scanning alerts by a CVSS-like "security-severity" score.
+_SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "2.0"}
+_URL = re.compile(r"https?://[^\s)>\]\"']+")
+# Characters XML 1.0 cannot carry, even escaped.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def stack_file(stack: str) -> str:
+    """The file a stack's configuration lives in: where a violation can be pinned in a repository."""
+    return f"Pulumi.{stack}.yaml"
+
+
+def _help_uri(policy: dict) -> str:
+    """The policy's url, or else the first link in its remediation steps or description."""
+    if policy.get("url"):
+        return policy["url"]
+    for text in (policy.get("remediationSteps") or "", policy.get("description") or ""):
+        found = _URL.search(text)
+        if found:
+            return found.group(0).rstrip(".,;")
+    return ""
+
+
+def _sarif_rule(policy: dict, pack_name: str) -> dict:
+    level = policy.get("enforcementLevel", "advisory")
+    rule = {
+        "id": policy["name"],
+        "shortDescription": {"text": policy.get("description") or policy["name"]},
+        "defaultConfiguration": {"level": _SARIF_LEVELS.get(level, "warning"), "enabled": level != "disabled"},
+        "properties": {"tags": ["pulumi-policy", pack_name], "enforcementLevel": level},
+    }
+    if policy.get("remediationSteps"):
+        rule["help"] = {"text": policy["remediationSteps"]}
+    help_uri = _help_uri(policy)
+    if help_uri:
+        rule["helpUri"] = help_uri
+    severity = policy.get("severity") or ""
+    if severity:
+        rule["properties"]["severity"] = severity
+        rule["properties"]["security-severity"] = _SECURITY_SEVERITY[severity]
+    return rule
+
+
+def _urn_name(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1] if "::" in urn else urn
+
+
+def _fingerprint(violation: Violation) -> str:
+    key = "\n".join([violation.policy_pack, violation.policy, violation.urn, violation.message])
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _sarif_result(violation: Violation, rule_index: dict[str, int], stack: str) -> dict:
+    location: dict = {
+        # Code scanning shows results only with a physical location; the stack file is the closest.
+        "physicalLocation": {"artifactLocation": {"uri": stack_file(stack)}, "region": {"startLine": 1}},
+    }
+    if violation.urn:
+        location["logicalLocations"] = [
+            {"name": _urn_name(violation.urn), "fullyQualifiedName": violation.urn, "kind": "resource"}
+        ]
+    result = {
+        "ruleId": violation.policy,
+        "level": _SARIF_LEVELS[violation.enforcement_level],
+        "message": {"text": violation.message or violation.description or violation.policy},
+        "locations": [location],
+        # Every result sits on the same line; without a fingerprint code scanning would merge them.
+        "partialFingerprints": {"pulumiPolicyViolation/v1": _fingerprint(violation)},
+        "properties": {"enforcementLevel": violation.enforcement_level, "urn": violation.urn},
+    }
+    if violation.policy in rule_index:
+        result["ruleIndex"] = rule_index[violation.policy]
+    if violation.severity:
+        result["properties"]["severity"] = violation.severity
+    return result
+
+
+def _packs_with_violations(report: PolicyReport) -> list[dict]:
+    """The report's packs, plus a bare entry for a pack named only by violations."""
+    packs = list(report.packs)
+    known = {pack["name"] for pack in packs}
+    for violation in report.violations:
+        if violation.policy_pack not in known:
+            known.add(violation.policy_pack)
+            packs.append({"name": violation.policy_pack, "version": violation.policy_pack_version, "policies": []})
+    return packs
+
+
+def sarif_document(report: PolicyReport, *, stack: str) -> dict:
+    """A SARIF 2.1.0 log: one run per policy pack, one rule per policy, one result per violation."""
+    runs = []
+    for pack in _packs_with_violations(report):
+        rules = [_sarif_rule(policy, pack["name"]) for policy in pack["policies"]]
+        rule_index = {rule["id"]: index for index, rule in enumerate(rules)}
+        driver = {"name": pack["name"], "rules": rules}
+        if pack.get("version"):
+            driver["version"] = pack["version"]
+        results = [
+            _sarif_result(violation, rule_index, stack)
+            for violation in report.violations
+            if violation.policy_pack == pack["name"] and violation.enforcement_level in _SARIF_LEVELS
+        ]
+        runs.append({"tool": {"driver": driver}, "results": results, "properties": {"stack": stack}})
+    return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": runs}
+
+
+def write_sarif(report: PolicyReport, path: Path, *, stack: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(sarif_document(report, stack=stack), indent=2) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------------
+# JUnit
+
+
+def _xml_text(text: str) -> str:
+    return _XML_INVALID.sub("\ufffd", text)
+
+
+def _specific_message(violation: Violation) -> str:
+    """The pack's own words: the SDK prefixes every message with the policy description."""
+    message = violation.message
+    if violation.description and message.startswith(violation.description):
+        message = message[len(violation.description) :].lstrip("\n") or message
+    return message
+
+
+def _policies_of(pack: dict, violations: Iterable[Violation]) -> list[dict]:
+    """The pack's policies, plus any policy only its violations name."""
+    policies = list(pack["policies"])
+    names = {policy["name"] for policy in policies}
+    for violation in violations:
+        if violation.policy not in names:
+            names.add(violation.policy)
+            policies.append({"name": violation.policy, "enforcementLevel": violation.enforcement_level})
+    return policies
+
+
+def junit_tree(report: PolicyReport, *, stack: str, registrations: list[Registration]) -> ET.ElementTree:
+    """One testsuite per pack, one testcase per policy; a mandatory violation is a failure, an advisory one
+    is written to the testcase's system-out, a disabled policy is skipped."""
+    type_by_urn = {registration.urn: registration.type for registration in registrations}
+    root = ET.Element("testsuites", name=f"pulumi policy preflight ({stack})")
+    totals = {"tests": 0, "failures": 0, "skipped": 0}
+    for pack in _packs_with_violations(report):
+        violations = [violation for violation in report.violations if violation.policy_pack == pack["name"]]
+        suite = ET.SubElement(root, "testsuite", name=pack["name"])
+        properties = ET.SubElement(suite, "properties")
+        for name, value in (("stack", stack), ("version", pack.get("version", "")), ("resources", len(registrations))):
+            ET.SubElement(properties, "property", name=name, value=_xml_text(str(value)))
+        counts = {"tests": 0, "failures": 0, "skipped": 0}
+        for policy in _policies_of(pack, violations):
+            counts["tests"] += 1
+            mine = [violation for violation in violations if violation.policy == policy["name"]]
+            case = ET.SubElement(suite, "testcase", classname=pack["name"], name=policy["name"])
+            mandatory = [violation for violation in mine if violation.enforcement_level in ("mandatory", "remediate")]
+            advisory = [violation for violation in mine if violation.enforcement_level == "advisory"]
+            for violation in mandatory:
+                failure = ET.SubElement(
+                    case,
+                    "failure",
+                    message=_xml_text(f"{_urn_name(violation.urn)}: {_specific_message(violation)}"),
+                    type="mandatory",
+                )
+                failure.text = _xml_text(
+                    f"urn: {violation.urn}\ntype: {type_by_urn.get(violation.urn, '?')}\n"
+                    f"severity: {violation.severity or '-'}\n\n{violation.message}"
+                )
+            if mandatory:
+                counts["failures"] += 1
+            elif policy.get("enforcementLevel") == "disabled" and not mine:
+                ET.SubElement(case, "skipped", message="policy disabled")
+                counts["skipped"] += 1
+            if advisory:
+                out = ET.SubElement(case, "system-out")
+                out.text = _xml_text(
+                    "\n".join(f"advisory: {violation.urn}: {_specific_message(violation)}" for violation in advisory)
+                )
+        for key, value in counts.items():
+            suite.set(key, str(value))
+            totals[key] += value
+        suite.set("errors", "0")
+    for key, value in totals.items():
+        root.set(key, str(value))
+    root.set("errors", "0")
+    ET.indent(root)
+    return ET.ElementTree(root)
+
+
+def write_junit(report: PolicyReport, path: Path, *, stack: str, registrations: list[Registration]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    junit_tree(report, stack=stack, registrations=registrations).write(path, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,99 @@
+"""The stack's DNS data agrees with itself: FCrDNS for every host, SPF for the mail hosts."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import date
+
+import dns.rdatatype
+import dns.zone
+
+from components.config import parse_stack_config
+from components.dns_data import pool_zone_file, reverse_zones, spf_record, zone_records
+
+TODAY = date(2026, 11, 24)
+
+
+def _bind_answers(cfg) -> dict[tuple[str, str], set[str]]:
+    """Every PTR and A in our BIND zone files, $GENERATE expanded by dnspython."""
+    answers: dict[tuple[str, str], set[str]] = {}
+    files = [r.file for r in reverse_zones(cfg, TODAY)]
+    if pool := pool_zone_file(cfg, TODAY):
+        files.append(pool)
+    for zone_file in files:
+        zone = dns.zone.from_text(zone_file.text, origin=zone_file.zone, relativize=False)
+        for name, rdataset in zone.iterate_rdatasets():
+            for rdata in rdataset:
+                key = (name.to_text().rstrip("."), dns.rdatatype.to_text(rdataset.rdtype))
+                answers.setdefault(key, set()).add(rdata.to_text().rstrip("."))
+    return answers
+
+
+def test_every_public_host_has_fcrdns(prod_values):
+    cfg = parse_stack_config(prod_values)
+    bind = _bind_answers(cfg)
+    forward = {}
+    for zone in cfg.zones:
+        for record in zone_records(cfg, zone):
+            forward.setdefault((record.name, record.type), set()).add(record.content)
+    for host in cfg.hosts:
+        for address, rtype in ((host.public_address, "A"), (host.public_address6, "AAAA")):
+            if address is None:
+                continue
+            ptr = bind[(address.reverse_pointer, "PTR")]
+            assert ptr == {cfg.fqdn(host)}
+            assert str(address) in forward[(cfg.fqdn(host), rtype)]
+
+
+def test_customer_pool_names_resolve_back(prod_values):
+    cfg = parse_stack_config(prod_values)
+    bind = _bind_answers(cfg)
+    for pool in cfg.networks.customer_pools:
+        if pool.prefix.version != 4:
+            continue
+        for address in (pool.prefix[0], pool.prefix[-1]):
+            (name,) = bind[(address.reverse_pointer, "PTR")]
+            assert bind[(name, "A")] == {str(address)}
+
+
+def test_unpublished_ptr_leaves_no_ptr(prod_values):
+    mail = next(h for h in prod_values["hosts"] if h["name"] == "mail")
+    mail["publishPtr"] = False
+    cfg = parse_stack_config(prod_values)
+    assert ("25.100.51.198.in-addr.arpa", "PTR") not in _bind_answers(cfg)
+
+
+def test_spf_names_exactly_the_mail_hosts_and_costs_no_lookup(prod_values):
+    cfg = parse_stack_config(prod_values)
+    spf = spf_record(cfg)
+    terms = spf.split()
+    assert terms[0] == "v=spf1" and terms[-1] == "-all"
+    assert not [t for t in terms if re.match(r"^[+\-~?]?(include|a|mx|ptr|exists|redirect)\b", t)]
+    addresses = {ipaddress.ip_address(t.split(":", 1)[1]) for t in terms if t.startswith(("ip4:", "ip6:"))}
+    assert addresses == {a for h in cfg.hosts_with("mail") for a in (h.public_address, h.public_address6) if a}
+
+
+def test_zone_records_one_spf_and_dmarc_per_zone(prod_values):
+    cfg = parse_stack_config(prod_values)
+    for zone in cfg.zones:
+        records = zone_records(cfg, zone)
+        spf = [r for r in records if r.type == "TXT" and r.name == zone.name and r.content.startswith("v=spf1")]
+        assert len(spf) == 1
+        dmarc = [r for r in records if r.name == f"_dmarc.{zone.name}"]
+        assert len(dmarc) == 1 and dmarc[0].content.startswith("v=DMARC1; p=reject")
+        assert all(r.name == zone.name or r.name.endswith("." + zone.name) for r in records)
+
+
+def test_zone_without_mail_says_so(dev_values):
+    dev_values["zones"].append({"name": "example.com"})
+    cfg = parse_stack_config(dev_values)
+    records = zone_records(cfg, cfg.zones[1])
+    assert [r.content for r in records if r.type == "TXT" and r.name == "example.com"] == ["v=spf1 -all"]
+
+
+def test_user_spf_is_not_doubled(dev_values):
+    dev_values["zones"][0]["records"] = [{"name": "@", "type": "TXT", "content": "v=spf1 mx -all"}]
+    cfg = parse_stack_config(dev_values)
+    spf = [r for r in zone_records(cfg, cfg.zones[0]) if r.content.startswith("v=spf1")]
+    assert [r.content for r in spf] == ["v=spf1 mx -all"]

@@ -1,0 +1,129 @@
+"""SARIF and JUnit reports of policy results, from hand-built reports."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+from preflight.analyzer import PolicyReport, Violation
+from preflight.model import Registration
+from preflight.reports import SARIF_SCHEMA, sarif_document, write_junit, write_sarif
+
+RECORD_URN = "urn:pulumi:prod::isp::cloudflare:index/dnsRecord:DnsRecord::mx"
+HOST_URN = "urn:pulumi:prod::isp::isp:mail:Host::mail"
+STACK_URN = "urn:pulumi:prod::isp::pulumi:pulumi:Stack::isp-prod"
+TRICKY = 'banner <mail.example.net> & "quotes" \x07bell'
+
+
+def violation(policy: str, level: str, urn: str, message: str, *, pack: str = "isp-lessons", severity: str = ""):
+    return Violation(pack, "2.0.0", policy, f"{policy} description", level, severity, urn,
+                     f"{policy} description\n{message}")
+
+
+def policy(name: str, level: str, **extra) -> dict:
+    return {"name": name, "description": f"{name} description", "enforcementLevel": level, "severity": "",
+            "remediationSteps": "", "url": "", **extra}
+
+
+def report() -> PolicyReport:
+    packs = [{"name": "isp-lessons", "version": "2.0.0", "policies": [
+        policy("fcrdns", "mandatory", severity="high", url="https://example.invalid/fcrdns"),
+        policy("spf-record", "advisory", remediationSteps="Publish SPF, see https://www.rfc-editor.org/rfc/rfc7208."),
+        policy("maildir", "disabled"),
+        policy("quiet", "mandatory"),
+    ]}]
+    violations = [
+        violation("fcrdns", "mandatory", HOST_URN, TRICKY, severity="high"),
+        violation("fcrdns", "mandatory", RECORD_URN, "PTR does not match", severity="high"),
+        violation("spf-record", "advisory", RECORD_URN, "no SPF record for example.net"),
+        violation("stack-check", "mandatory", STACK_URN, "from another pack", pack="other-pack"),
+    ]
+    return PolicyReport(violations=violations, not_applicable=[], packs=packs)
+
+
+REGISTRATIONS = [
+    Registration(HOST_URN, "isp:mail:Host", "mail", custom=False),
+    Registration(RECORD_URN, "cloudflare:index/dnsRecord:DnsRecord", "mx", custom=True),
+]
+
+
+def check_sarif_structure(document: dict) -> None:
+    """The keys SARIF 2.1.0 requires (and code scanning needs), checked by hand: jsonschema is not installed."""
+    assert document["$schema"] == SARIF_SCHEMA and document["version"] == "2.1.0"
+    for run in document["runs"]:
+        driver = run["tool"]["driver"]
+        assert isinstance(driver["name"], str) and driver["name"]
+        rule_ids = [rule["id"] for rule in driver["rules"]]
+        assert len(rule_ids) == len(set(rule_ids))
+        for rule in driver["rules"]:
+            assert rule["shortDescription"]["text"]
+            assert rule["defaultConfiguration"]["level"] in ("none", "note", "warning", "error")
+        for result in run["results"]:
+            assert result["message"]["text"] and result["level"] in ("note", "warning", "error")
+            if "ruleIndex" in result:
+                assert driver["rules"][result["ruleIndex"]]["id"] == result["ruleId"]
+            for location in result["locations"]:
+                assert location["physicalLocation"]["artifactLocation"]["uri"]
+                assert location["physicalLocation"]["region"]["startLine"] >= 1
+
+
+def test_sarif_has_one_run_per_pack_and_one_result_per_violation(tmp_path):
+    write_sarif(report(), tmp_path / "out" / "policy.sarif", stack="prod")
+    document = json.loads((tmp_path / "out" / "policy.sarif").read_text())
+    check_sarif_structure(document)
+    lessons, other = document["runs"]
+    assert (lessons["tool"]["driver"]["name"], lessons["tool"]["driver"]["version"]) == ("isp-lessons", "2.0.0")
+    assert other["tool"]["driver"]["name"] == "other-pack"  # a pack named only by a violation still gets a run
+    assert [(r["ruleId"], r["level"]) for r in lessons["results"]] == [
+        ("fcrdns", "error"), ("fcrdns", "error"), ("spf-record", "warning")]
+    first = lessons["results"][0]
+    assert first["message"]["text"].endswith(TRICKY)
+    assert first["locations"][0]["logicalLocations"] == [
+        {"name": "mail", "fullyQualifiedName": HOST_URN, "kind": "resource"}]
+    assert first["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "Pulumi.prod.yaml"
+    fingerprints = {r["partialFingerprints"]["pulumiPolicyViolation/v1"] for r in lessons["results"]}
+    assert len(fingerprints) == 3  # same file and line: only fingerprints tell them apart
+
+
+def test_sarif_rules_carry_help_and_severity():
+    rules = {rule["id"]: rule for rule in sarif_document(report(), stack="prod")["runs"][0]["tool"]["driver"]["rules"]}
+    assert rules["fcrdns"]["helpUri"] == "https://example.invalid/fcrdns"
+    assert rules["fcrdns"]["properties"]["security-severity"] == "8.0"
+    assert rules["spf-record"]["helpUri"] == "https://www.rfc-editor.org/rfc/rfc7208"  # found in the steps
+    assert rules["spf-record"]["help"]["text"].startswith("Publish SPF")
+    assert "helpUri" not in rules["quiet"]
+    assert rules["maildir"]["defaultConfiguration"] == {"level": "none", "enabled": False}
+
+
+def test_junit_has_a_suite_per_pack_and_a_case_per_policy(tmp_path):
+    path = tmp_path / "policy.xml"
+    write_junit(report(), path, stack="prod", registrations=REGISTRATIONS)
+    root = ET.parse(path).getroot()  # parses: special characters are escaped, the bell character replaced
+    assert root.tag == "testsuites"
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("5", "2", "1")
+    suites = {suite.get("name"): suite for suite in root.findall("testsuite")}
+    lessons = suites["isp-lessons"]
+    assert (lessons.get("tests"), lessons.get("failures"), lessons.get("skipped")) == ("4", "1", "1")
+    cases = {case.get("name"): case for case in lessons.findall("testcase")}
+    assert set(cases) == {"fcrdns", "spf-record", "maildir", "quiet"}
+    failures = cases["fcrdns"].findall("failure")
+    assert [f.get("message") for f in failures] == [
+        'mail: banner <mail.example.net> & "quotes" \ufffdbell', "mx: PTR does not match"]
+    assert f"urn: {HOST_URN}\ntype: isp:mail:Host\nseverity: high" in failures[0].text
+    assert cases["spf-record"].find("failure") is None
+    assert cases["spf-record"].find("system-out").text == f"advisory: {RECORD_URN}: no SPF record for example.net"
+    assert cases["maildir"].find("skipped").get("message") == "policy disabled"
+    assert list(cases["quiet"]) == []  # a policy without violations passes
+    properties = {p.get("name"): p.get("value") for p in lessons.find("properties")}
+    assert properties == {"stack": "prod", "version": "2.0.0", "resources": "2"}
+    assert [case.get("name") for case in suites["other-pack"].findall("testcase")] == ["stack-check"]
+
+
+def test_empty_report_gives_valid_empty_documents(tmp_path):
+    empty = PolicyReport(violations=[], not_applicable=[], packs=[])
+    write_junit(empty, tmp_path / "policy.xml", stack="dev", registrations=[])
+    root = ET.parse(tmp_path / "policy.xml").getroot()
+    assert (root.get("tests"), list(root)) == ("0", [])
+    document = sarif_document(empty, stack="dev")
+    check_sarif_structure(document)
+    assert document["runs"] == []

@@ -1,0 +1,204 @@
+"""The whole program, run by preflight as `pulumi preview` would run it, for dev and prod.
+
+Every rendered host file is then handed to the real daemon's checker.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, require_tool, run_tool
+
+UNKNOWN = "[unknown]"
+
+
+def preview(stack: str, cwd: Path, tmp_path: Path) -> tuple[subprocess.CompletedProcess, dict]:
+    out = tmp_path / f"{stack}.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "preflight",
+            "preview",
+            "--stack",
+            stack,
+            "--cwd",
+            str(cwd),
+            "--json",
+            str(out),
+            "--build-dir",
+            str(tmp_path / "build"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return result, (json.loads(out.read_text()) if out.exists() else {})
+
+
+@pytest.fixture(scope="module")
+def previews(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, dict, Path]]:
+    runs = {}
+    for stack in ("dev", "prod"):
+        tmp = tmp_path_factory.mktemp(stack)
+        result, document = preview(stack, REPO, tmp)
+        runs[stack] = (result, document, tmp / "build" / stack / "hosts")
+    return runs
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_stack_previews_cleanly(previews, stack):
+    result, document, _ = previews[stack]
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    types = [r["type"] for r in document["resources"]]
+    for expected in (
+        "cloudflare:index/zone:Zone",
+        "cloudflare:index/zoneDnssec:ZoneDnssec",
+        "isp:dns:NameServer",
+        "isp:mail:MailHost",
+        "isp:network:Gateway",
+        "isp:web:WebHost",
+        "command:remote:CopyToRemote",
+        "command:remote:Command",
+    ):
+        assert expected in types
+    # A first preview: every record's zoneId is unknown, as the engine sends it.
+    records = [r for r in document["resources"] if r["type"] == "cloudflare:index/dnsRecord:DnsRecord"]
+    assert records and all(r["inputs"]["zoneId"] == UNKNOWN for r in records)
+    # No secret leaves preflight: neither the placeholder text nor the ciphertext.
+    stack_file = (REPO / f"Pulumi.{stack}.yaml").read_text()
+    ciphertexts = [line.split("secure:")[1].strip() for line in stack_file.splitlines() if "secure:" in line]
+    for secret in ciphertexts:
+        assert secret not in result.stdout and secret not in json.dumps(document)
+    assert "secret placeholder" not in result.stdout
+
+
+def test_prod_protects_zones_and_zone_data(previews):
+    _, document, _ = previews["prod"]
+    zones = [r for r in document["resources"] if r["type"] == "cloudflare:index/zone:Zone"]
+    assert zones and all(z["protect"] for z in zones)
+    zone_files = [
+        r
+        for r in document["resources"]
+        if r["type"] == "command:remote:CopyToRemote" and "/etc/bind/zones/" in r["inputs"]["remotePath"]
+    ]
+    assert zone_files and all(z["protect"] for z in zone_files)
+    _, dev, _ = previews["dev"]
+    assert not any(r["protect"] for r in dev["resources"] if r["type"] == "cloudflare:index/zone:Zone")
+
+
+def test_engine_urns_and_parents(previews):
+    _, document, _ = previews["prod"]
+    by_name = {(r["type"], r["name"]): r for r in document["resources"]}
+    zone = by_name[("cloudflare:index/zone:Zone", "example.net-zone")]
+    assert zone["urn"] == "urn:pulumi:prod::isp::isp:dns:DnsZone$cloudflare:index/zone:Zone::example.net-zone"
+    component = by_name[("isp:dns:DnsZone", "example.net")]
+    assert component["urn"] == "urn:pulumi:prod::isp::isp:dns:DnsZone::example.net"
+    assert zone["parent"] == component["urn"]
+
+
+def _host_file(hosts: Path, host: str, path: str) -> Path:
+    directory, base = path.rsplit("/", 1)
+    found = hosts / host / directory.lstrip("/") / "isp-staging" / base
+    assert found.is_file(), f"{found} was not written"
+    return found
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_host_file_passes_its_real_checker(previews, stack, tmp_path):
+    _, _, hosts = previews[stack]
+    domain = {"dev": "example.org", "prod": "example.net"}[stack]
+    checkconf, checkzone = require_tool("named-checkconf"), require_tool("named-checkzone")
+    checked = 0
+    for named_conf in hosts.glob("*/etc/bind/isp-staging/named.conf"):
+        result = run_tool(checkconf, str(named_conf))
+        assert result.returncode == 0, result.stdout
+        checked += 1
+    for zone_file in hosts.glob("*/etc/bind/zones/isp-staging/db.*"):
+        zone = zone_file.name.removeprefix("db.")
+        result = run_tool(checkzone, zone, str(zone_file))
+        assert result.returncode == 0, result.stdout
+        checked += 1
+    postfix = tmp_path / "postfix"
+    postfix.mkdir()
+    for name in ("main.cf", "master.cf"):
+        shutil.copy(_host_file(hosts, f"mail.{domain}", f"/etc/postfix/{name}"), postfix / name)
+    result = run_tool(require_tool("postconf"), "-c", str(postfix), "-n")
+    assert result.returncode == 0 and not result.stderr, result.stderr
+    assert f"myhostname = mail.{domain}" in result.stdout
+    result = run_tool(
+        require_tool("doveconf"), "-n", "-c", str(_host_file(hosts, f"mail.{domain}", "/etc/dovecot/dovecot.conf"))
+    )
+    assert result.returncode == 0, result.stderr
+    ruleset = _host_file(hosts, f"gw.{domain}", "/etc/nftables.conf")
+    _nft_check(ruleset)
+    assert checked >= 3
+
+
+def _nft_check(ruleset: Path) -> None:
+    require_tool("nft")
+    if shutil.which("ip") is None:
+        pytest.skip("iproute2 missing")
+    namespace = f"isp-test-{uuid.uuid4().hex[:8]}"
+    made = run_tool("ip", "netns", "add", namespace)
+    if made.returncode != 0:
+        pytest.skip(f"cannot create a network namespace: {made.stderr.strip()}")
+    try:
+        result = run_tool("ip", "netns", "exec", namespace, "nft", "-c", "-f", str(ruleset))
+        assert result.returncode == 0, result.stderr
+    finally:
+        run_tool("ip", "netns", "del", namespace)
+
+
+def _project_copy(tmp_path: Path, stack: str, mutate) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(REPO / "__main__.py", project)
+    shutil.copy(REPO / "Pulumi.yaml", project)
+    shutil.copytree(REPO / "components", project / "components", ignore=shutil.ignore_patterns("__pycache__"))
+    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
+    mutate(document["config"])
+    (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    return project
+
+
+def _host(config: dict, name: str) -> dict:
+    return next(h for h in config["isp:hosts"] if h["name"] == name)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            lambda c: _host(c, "ns1").update(privateAddress="10.30.0.999"),
+            ["isp:hosts[1].privateAddress", "10.30.0.999"],
+        ),
+        (lambda c: c.update({"isp:dnsSettings": {}}), ["isp:dnsSettings", "not a known setting"]),
+        (lambda c: c["isp:hosts"].append(dict(_host(c, "ns1"))), ["duplicate host name", "ns1"]),
+        (lambda c: _host(c, "mail").pop("publicAddress"), ["(mail)", "no publicAddress"]),
+        (lambda c: _host(c, "ns1").update(name="ns1;reboot"), ["isp:hosts[1].name", "ns1;reboot"]),
+        (lambda c: _host(c, "www").update(sshUser="root$(id)"), ["isp:hosts[3].sshUser", "root$(id)"]),
+    ],
+)
+def test_config_errors_exit_2_clearly_and_register_nothing(tmp_path, mutate, expected):
+    project = _project_copy(tmp_path, "dev", mutate)
+    result, document = preview("dev", project, tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "Pulumi.dev.yaml" in result.stderr
+    for fragment in expected:
+        assert fragment in result.stderr
+    assert [r["type"] for r in document.get("resources", [])] in ([], ["pulumi:pulumi:Stack"])
+    assert not (tmp_path / "build" / "dev" / "hosts").exists() or not any(
+        (tmp_path / "build" / "dev" / "hosts").iterdir()
+    )

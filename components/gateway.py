@@ -68,7 +68,8 @@ def ruleset_for(args: GatewayArgs) -> str:
 
 class Gateway(pulumi.ComponentResource):
     def __init__(self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("isp:network:Gateway", name, None, opts)
+        # The pools are evidence for the policy pack: it then knows whose port 25 to check.
+        super().__init__("isp:network:Gateway", name, {"customerPools": args.customer_pools}, opts)
         self.config = ServiceConfig(
             f"{name}-nftables",
             ServiceConfigArgs(

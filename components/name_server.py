@@ -52,7 +52,8 @@ def named_conf_for(args: NameServerArgs) -> str:
 
 class NameServer(pulumi.ComponentResource):
     def __init__(self, name: str, args: NameServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("isp:dns:NameServer", name, None, opts)
+        # Our blocks are evidence for the policy pack: recursion beyond them is "open".
+        super().__init__("isp:dns:NameServer", name, {"ownNetworks": args.own_networks}, opts)
         files = [ManagedFile(NAMED_CONF, named_conf_for(args), role="named.conf")]
         checks = [["named-checkconf", staging_path(NAMED_CONF)]]
         if args.primary_address is None:

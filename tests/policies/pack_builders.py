@@ -1,0 +1,109 @@
+"""Builders for the policy pack's tests.
+
+The pack's modules are top-level imports inside `policies/` (the CLI runs the pack with
+that directory first on sys.path), so the tests put it there too. Resources are built the
+way the SDK builds them for a policy: engine wire form -> `deserialize_properties` ->
+`unknown_checking_proxy` -> `PolicyResource`, so unknowns and secrets behave as in a
+real `pulumi preview --policy-pack`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
+if str(PACK_DIR) not in sys.path:
+    sys.path.insert(0, str(PACK_DIR))
+
+import rulekit  # noqa: E402
+import stackview  # noqa: E402
+from pulumi_policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions  # noqa: E402
+from pulumi_policy.deserialize import deserialize_properties  # noqa: E402
+from pulumi_policy.proxy import unknown_checking_proxy  # noqa: E402
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+SIG = "4dabf18193072939515e22adb298388d"
+SECRET = "1b47061264138c4ac30d75fd1eb44270"
+ASSET = "c44067f5952c0a294b673a41bacd8c17"
+PROJECT = "isp"
+
+
+def urn(stack: str, rtype: str, name: str) -> str:
+    return f"urn:pulumi:{stack}::{PROJECT}::{rtype}::{name}"
+
+
+def options(protect: bool = False) -> PolicyResourceOptions:
+    return PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
+
+
+def resource(rtype: str, name: str, wire_props: dict[str, Any], stack: str = "dev", protect: bool = False,
+             zone: PolicyResource | None = None) -> PolicyResource:
+    """A PolicyResource as AnalyzeStack hands it to a stack policy."""
+    props = unknown_checking_proxy(deserialize_properties(wire_props))
+    res = PolicyResource(rtype, props, urn(stack, rtype, name), name, options(protect), None, None, [], {})
+    if zone is not None:
+        res.dependencies.append(zone)
+        res.property_dependencies["zoneId"] = [zone]
+    return res
+
+
+def zone(name: str, stack: str = "dev", protect: bool = False) -> PolicyResource:
+    return resource("cloudflare:index/zone:Zone", name.replace(".", "-"),
+                    {"name": name, "account": {"id": "0" * 32}, "type": "full", "id": UNKNOWN}, stack, protect)
+
+
+def record(name: str, rtype: str, content: str, priority: int | None = None, stack: str = "dev",
+           zone_resource: PolicyResource | None = None, resource_name: str | None = None) -> PolicyResource:
+    props: dict[str, Any] = {"name": name, "type": rtype, "content": content, "ttl": 1, "zoneId": UNKNOWN,
+                             "id": UNKNOWN}
+    if priority is not None:
+        props["priority"] = priority
+    label = resource_name or f"{rtype.lower()}-{name}-{content}".replace(".", "-").replace(" ", "-")[:80]
+    return resource("cloudflare:index/dnsRecord:DnsRecord", label, props, stack, zone=zone_resource)
+
+
+def copy_file(host: str, remote_path: str, text: str, stack: str = "dev", name: str | None = None) -> PolicyResource:
+    props = {
+        "connection": {SIG: SECRET, "value": {"host": host, "user": "deploy", "privateKey": "not-a-real-key"}},
+        "source": {SIG: ASSET, "text": text},
+        "remotePath": remote_path,
+    }
+    label = name or f"{host}-{remote_path}".replace("/", "-").replace(".", "-")
+    return resource("command:remote:CopyToRemote", label, props, stack)
+
+
+def component(rtype: str, name: str, props: dict[str, Any], stack: str = "dev") -> PolicyResource:
+    return resource(rtype, name, props, stack)
+
+
+def view_of(*resources: PolicyResource) -> stackview.StackView:
+    return stackview.build_view([stackview.raw_resource(r) for r in resources])
+
+
+def run(rule, subject, config: dict | None = None, schema: dict | None = None) -> tuple[list[str], str | None]:
+    """(finding messages, not-applicable reason) of a rule, through the wrapper's own runner."""
+    findings, skipped = rulekit.run_rule(rule, subject, rulekit.settings(schema, config or {}), "test")
+    return [f.message for f in findings], (skipped.reason if skipped else None)
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin")
+    if path is None:
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+def named_checkconf(text: str) -> subprocess.CompletedProcess:
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as handle:
+        handle.write(text)
+    try:
+        return subprocess.run([tool("named-checkconf"), handle.name], capture_output=True, text=True, timeout=60)
+    finally:
+        Path(handle.name).unlink()

@@ -1,0 +1,165 @@
+"""A colleague's hand-written stack: raw pulumi-cloudflare and pulumi-command resources.
+
+`handmade:broken` lists which lessons to break (policy ids); the rest is written correctly,
+so each policy is judged on a violating and a compliant version of the same stack.
+"""
+
+import json
+
+import pulumi
+import pulumi_cloudflare as cloudflare
+import pulumi_command as command
+
+broken = set(json.loads(pulumi.Config().get("broken") or "[]"))
+key = pulumi.Config().get_secret("sshKey") or pulumi.Output.secret("dummy-key")
+
+
+def conn(host):
+    return command.remote.ConnectionArgs(host=host, user="admin", private_key=key)
+
+
+def deliver(name, host, path, text):
+    command.remote.CopyToRemote(name, connection=conn(host), source=pulumi.StringAsset(text), remote_path=path)
+
+
+zone = cloudflare.Zone(
+    "zone",
+    account={"id": "0123456789abcdef0123456789abcdef"},
+    name="example.net",
+    opts=pulumi.ResourceOptions(protect="prod-zones-protected" not in broken),
+)
+
+
+def record(name, rtype, content, priority=None):
+    cloudflare.DnsRecord(
+        f"{rtype.lower()}-{name}", zone_id=zone.id, name=name, type=rtype, content=content, ttl=1, priority=priority
+    )
+
+
+record("example.net", "MX", "mail.example.net", priority=10)
+record("mail.example.net", "A", "198.51.100.25")
+record("ns1.example.net", "A", "198.51.100.11")
+record("www.example.net", "A", "198.51.100.11" if "dns-not-cohosted-with-web" in broken else "198.51.100.80")
+record("example.net", "NS", "ns1.example.net")
+spf = "v=spf1 ip4:198.51.100.25 +all" if "spf-valid" in broken else "v=spf1 ip4:198.51.100.25 -all"
+record("example.net", "TXT", spf)
+
+ptr = "" if "mail-host-fcrdns" in broken else "25\tIN\tPTR\tmail.example.net.\n"
+deliver(
+    "reverse-zone",
+    "ns1.example.net",
+    "/etc/bind/db.100.51.198.in-addr.arpa",
+    f"""$ORIGIN 100.51.198.in-addr.arpa.
+$TTL 3600
+@\tIN\tSOA\tns1.example.net. hostmaster.example.net. 2026112401 3600 900 1209600 3600
+@\tIN\tNS\tns1.example.net.
+{ptr}80\tIN\tPTR\twww.example.net.
+""",
+)
+
+recursion = "" if "no-open-recursion" in broken else "\tallow-recursion { 198.51.100.0/24; 10.0.0.0/24; };\n"
+deliver(
+    "named-conf",
+    "ns1.example.net",
+    "/etc/bind/named.conf",
+    f"""options {{
+\tdirectory "/var/cache/bind";
+\tallow-query {{ any; }};
+{recursion}}};
+zone "100.51.198.in-addr.arpa" {{ type primary; file "/etc/bind/db.100.51.198.in-addr.arpa"; }};
+""",
+)
+
+web_host = "ns1.example.net" if "dns-not-cohosted-with-web" in broken else "www.example.net"
+deliver(
+    "www-site",
+    web_host,
+    "/etc/nginx/sites-available/www.example.net",
+    """server {
+\tlisten 80;
+\tserver_name www.example.net;
+\troot /var/www/html;
+}
+""",
+)
+
+myhostname = "smtp.example.net" if "smtp-banner-matches-ptr" in broken else "mail.example.net"
+policy = "" if "daily-send-limit" in broken else "check_policy_service unix:private/policyd, "
+size = "0" if "message-size-limit" in broken else "26214400"
+mailbox = "Mailbox" if "maildir-not-mbox" in broken else "Maildir/"
+deliver(
+    "main-cf",
+    "mail.example.net",
+    "/etc/postfix/main.cf",
+    f"""myhostname = {myhostname}
+smtpd_banner = $myhostname ESMTP
+smtp_bind_address = 10.0.0.25
+home_mailbox = {mailbox}
+message_size_limit = {size}
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = private/auth
+smtpd_recipient_restrictions = {policy}permit_sasl_authenticated, reject_unauth_destination
+""",
+)
+auth = (
+    ""
+    if "submission-requires-auth" in broken
+    else ("  -o smtpd_sasl_auth_enable=yes\n  -o smtpd_client_restrictions=permit_sasl_authenticated,reject\n")
+)
+deliver(
+    "master-cf",
+    "mail.example.net",
+    "/etc/postfix/master.cf",
+    f"""smtp      inet  n       -       y       -       -       smtpd
+submission inet n       -       y       -       -       smtpd
+  -o smtpd_tls_security_level=encrypt
+{auth}submissions inet n      -       y       -       -       smtpd
+  -o smtpd_tls_wrappermode=yes
+{auth}""",
+)
+deliver(
+    "policyd",
+    "mail.example.net",
+    "/etc/policyd-rate-limit.yaml",
+    """SOCKET: "/var/spool/postfix/private/policyd"
+limit_by_sasl: true
+limit_by_ip: false
+limits:
+  - [200, 86400]
+""",
+)
+
+egress = (
+    ""
+    if "customer-smtp-egress-blocked" in broken
+    else (
+        "\t\tip saddr 203.0.113.0/24 ip daddr 198.51.100.25 tcp dport 25 accept\n"
+        "\t\tip saddr 203.0.113.0/24 tcp dport 25 reject with tcp reset\n"
+    )
+)
+snat = "198.51.100.99" if "mail-nat-symmetric" in broken else "198.51.100.25"
+deliver(
+    "ruleset",
+    "gw.example.net",
+    "/etc/nftables.conf",
+    f"""flush ruleset
+table inet filter {{
+\tchain forward {{
+\t\ttype filter hook forward priority 0; policy drop;
+\t\tct state established,related accept
+{egress}\t\tip saddr 203.0.113.0/24 accept
+\t}}
+}}
+table ip nat {{
+\tchain prerouting {{
+\t\ttype nat hook prerouting priority -100;
+\t\tip daddr 198.51.100.25 dnat to 10.0.0.25
+\t}}
+\tchain postrouting {{
+\t\ttype nat hook postrouting priority 100;
+\t\tip saddr 10.0.0.25 snat to {snat}
+\t\tip saddr 203.0.113.0/24 masquerade
+\t}}
+}}
+""",
+)

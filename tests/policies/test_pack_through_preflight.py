@@ -1,0 +1,149 @@
+"""The pack end to end, as `pulumi preview --policy-pack policies` runs it: through preflight.
+
+Two kinds of stacks are judged: a hand-written program (raw pulumi-cloudflare and
+pulumi-command resources, none of our components), and copies of our prod stack with one
+lesson broken in its config.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+HANDMADE = Path(__file__).parent / "programs" / "handmade"
+MANDATORY = {"no-open-recursion", "dns-not-cohosted-with-web", "mail-host-fcrdns", "prod-zones-protected"}
+ADVISORY = {
+    "smtp-banner-matches-ptr",
+    "spf-valid",
+    "customer-smtp-egress-blocked",
+    "mail-nat-symmetric",
+    "submission-requires-auth",
+    "daily-send-limit",
+    "message-size-limit",
+    "maildir-not-mbox",
+}
+
+
+def preflight(project: Path, stack: str, tmp_path: Path, *extra: str) -> tuple[int, dict, str]:
+    out = tmp_path / "preview.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "preflight",
+            "preview",
+            "--stack",
+            stack,
+            "--cwd",
+            str(project),
+            "--policy-pack",
+            str(REPO / "policies"),
+            "--json",
+            str(out),
+            "--build-dir",
+            str(tmp_path / "build"),
+            *extra,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    document = json.loads(out.read_text()) if out.exists() else {}
+    return result.returncode, document, result.stdout + result.stderr
+
+
+def _handmade(tmp_path: Path, stack: str, broken: list[str]) -> Path:
+    project = tmp_path / "handmade"
+    shutil.copytree(HANDMADE, project, ignore=shutil.ignore_patterns("Pulumi.*.yaml", "__pycache__"))
+    (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": {"handmade:broken": json.dumps(broken)}}))
+    return project
+
+
+def _violations(document: dict, policy: str) -> list[dict]:
+    return [v for v in document.get("violations", []) if v["policy"] == policy]
+
+
+def test_handmade_compliant_stack_passes_every_policy(tmp_path):
+    code, document, output = preflight(_handmade(tmp_path, "prod", []), "prod", tmp_path)
+    assert code == 0, output
+    assert document["violations"] == [], document["violations"]
+
+
+@pytest.mark.parametrize("policy", sorted(MANDATORY | ADVISORY))
+def test_handmade_stack_breaking_one_lesson_is_caught(tmp_path, policy):
+    code, document, output = preflight(_handmade(tmp_path, "prod", [policy]), "prod", tmp_path)
+    found = _violations(document, policy)
+    assert found, output
+    level = "mandatory" if policy in MANDATORY else "advisory"
+    assert {v["enforcementLevel"] for v in found} == {level}
+    assert code == (1 if policy in MANDATORY else 0), output
+    assert all(v["urn"].startswith("urn:pulumi:prod::handmade::") for v in found)
+
+
+def _prod_copy(tmp_path: Path, mutate) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("__main__.py", "Pulumi.yaml"):
+        shutil.copy(REPO / name, project)
+    shutil.copytree(REPO / "components", project / "components", ignore=shutil.ignore_patterns("__pycache__"))
+    document = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())
+    mutate(document["config"])
+    (project / "Pulumi.prod.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    return project
+
+
+def _host(config: dict, name: str) -> dict:
+    return next(h for h in config["isp:hosts"] if h["name"] == name)
+
+
+def _dns_onto_web(config: dict) -> None:
+    """The name servers retired, and BIND moved onto the web host."""
+    config["isp:hosts"] = [h for h in config["isp:hosts"] if h["name"] not in ("ns1", "ns2")]
+    _host(config, "www")["roles"] = ["dns", "web", "webmail"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "policy"),
+    [
+        (lambda c: c.update({"isp:dns": {"recursionClients": ["any"]}}), "no-open-recursion"),
+        (lambda c: c.update({"isp:dns": {"recursionClients": ["0.0.0.0/0", "::/0"]}}), "no-open-recursion"),
+        (_dns_onto_web, "dns-not-cohosted-with-web"),
+        (lambda c: _host(c, "mail").update(publishPtr=False), "mail-host-fcrdns"),
+    ],
+)
+def test_prod_with_a_broken_lesson_is_blocked(tmp_path, mutate, policy):
+    code, document, output = preflight(_prod_copy(tmp_path, mutate), "prod", tmp_path)
+    assert code == 1, output
+    found = _violations(document, policy)
+    assert found and {v["enforcementLevel"] for v in found} == {"mandatory"}
+    assert f"[mandatory] {policy}" in output
+
+
+def test_policy_pack_config_can_relax_a_level(tmp_path):
+    config = tmp_path / "pack-config.json"
+    config.write_text(json.dumps({"no-open-recursion": "advisory"}))
+    project = _prod_copy(tmp_path, lambda c: c.update({"isp:dns": {"recursionClients": ["any"]}}))
+    code, document, output = preflight(project, "prod", tmp_path, "--policy-pack-config", str(config))
+    assert code == 0, output
+    assert {v["enforcementLevel"] for v in _violations(document, "no-open-recursion")} == {"advisory"}
+
+
+def test_sarif_and_junit_for_ci(tmp_path):
+    project = _prod_copy(tmp_path, lambda c: _host(c, "mail").update(publishPtr=False))
+    sarif, junit = tmp_path / "out.sarif", tmp_path / "out.xml"
+    code, _, output = preflight(project, "prod", tmp_path, "--sarif", str(sarif), "--junit", str(junit))
+    assert code == 1, output
+    document = json.loads(sarif.read_text())
+    assert document["version"] == "2.1.0"
+    results = [r for run in document["runs"] for r in run["results"]]
+    assert any(r["ruleId"] == "mail-host-fcrdns" and r["level"] == "error" for r in results)
+    assert "mail-host-fcrdns" in junit.read_text() and "<failure" in junit.read_text()

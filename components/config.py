@@ -51,20 +51,20 @@ class ConfigError(ValueError):
 
 
 def _hostname(value: str) -> str:
-    if not _HOSTNAME_RE.match(value):
+    if not _HOSTNAME_RE.fullmatch(value):
         raise ValueError("must be one lowercase DNS label: letters, digits and inner hyphens, 1-63 characters")
     return value
 
 
 def _domain(value: str) -> str:
     value = value.rstrip(".") if value.endswith(".") and value.count(".") > 1 else value
-    if len(value) > 253 or not _DOMAIN_RE.match(value):
+    if len(value) > 253 or not _DOMAIN_RE.fullmatch(value):
         raise ValueError("must be a lowercase fully qualified domain name such as example.net")
     return value
 
 
 def _printable(value: str) -> str:
-    if not _PRINTABLE_RE.match(value):
+    if not _PRINTABLE_RE.fullmatch(value):
         raise ValueError("must be printable ASCII without newlines or control characters")
     return value
 
@@ -72,11 +72,24 @@ def _printable(value: str) -> str:
 HostName = Annotated[str, AfterValidator(_hostname)]
 DomainName = Annotated[str, AfterValidator(_domain)]
 PrintableText = Annotated[str, AfterValidator(_printable)]
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+
+def _text(value: Any) -> Any:
+    """Addresses are written as text: YAML's 1, true or 1e3 must not become 0.0.0.1."""
+    if not isinstance(
+        value, str | ipaddress.IPv4Address | ipaddress.IPv6Address | ipaddress.IPv4Network | ipaddress.IPv6Network
+    ):
+        raise ValueError('must be an address written as text, e.g. "192.0.2.1"')
+    return value
+
+
+IPAddress = Annotated[ipaddress.IPv4Address | ipaddress.IPv6Address, BeforeValidator(_text)]
+IPv4Address = Annotated[ipaddress.IPv4Address, BeforeValidator(_text)]
+IPv6Address = Annotated[ipaddress.IPv6Address, BeforeValidator(_text)]
+
 # A prefix without host bits (10.0.0.1/24 is rejected: such a typo silently shifts a block).
-StrictNetwork = Annotated[IPNetwork, BeforeValidator(lambda v: _strict_network(v))]
+StrictNetwork = Annotated[IPNetwork, BeforeValidator(lambda v: _strict_network(_text(v)))]
 
 Role = Literal["dns", "mail", "web", "webmail", "db", "gateway"]
 
@@ -102,7 +115,7 @@ class Organization(_Model):
     @field_validator("cloudflare_account_id")
     @classmethod
     def _account_id(cls, value: str) -> str:
-        if not _CF_ACCOUNT_RE.match(value):
+        if not _CF_ACCOUNT_RE.fullmatch(value):
             raise ValueError("must be the 32 lowercase hex digits of a Cloudflare account id")
         return value
 
@@ -110,7 +123,7 @@ class Organization(_Model):
     @classmethod
     def _email(cls, value: str) -> str:
         local, sep, domain = value.partition("@")
-        if not sep or not re.match(r"^[a-z0-9][a-z0-9._+-]{0,63}$", local):
+        if not sep or not re.fullmatch(r"^[a-z0-9][a-z0-9._+-]{0,63}$", local):
             raise ValueError("must be a plain mailbox such as hostmaster@example.net")
         _domain(domain)
         return value
@@ -169,8 +182,8 @@ class Networks(_Model):
 class Host(_Model):
     name: HostName
     private_address: IPAddress
-    public_address: ipaddress.IPv4Address | None = None
-    public_address6: ipaddress.IPv6Address | None = None
+    public_address: IPv4Address | None = None
+    public_address6: IPv6Address | None = None
     roles: list[Role] = Field(min_length=1)
     ssh_user: str = "deploy"
     ssh_port: int = Field(default=22, ge=1, le=65535)
@@ -182,14 +195,14 @@ class Host(_Model):
     @field_validator("ssh_user")
     @classmethod
     def _ssh_user(cls, value: str) -> str:
-        if not _SSH_USER_RE.match(value):
+        if not _SSH_USER_RE.fullmatch(value):
             raise ValueError("must be a POSIX user name: lowercase letters, digits, _ and -")
         return value
 
     @field_validator("ssh_key_config")
     @classmethod
     def _key_name(cls, value: str) -> str:
-        if not _CONFIG_KEY_RE.match(value):
+        if not _CONFIG_KEY_RE.fullmatch(value):
             raise ValueError("must be a config key name such as sshPrivateKey")
         return value
 
@@ -215,7 +228,7 @@ class Record(_Model):
     @field_validator("name")
     @classmethod
     def _owner(cls, value: str) -> str:
-        if not _OWNER_RE.match(value.rstrip(".")) or len(value) > 253:
+        if not _OWNER_RE.fullmatch(value.rstrip(".")) or len(value) > 253:
             raise ValueError("must be '@', '*' or dot-separated DNS labels (letters, digits, - and leading _)")
         return value
 
@@ -238,7 +251,7 @@ class Record(_Model):
             raise ValueError("an MX record needs a priority")
         if self.type != "MX" and self.type != "SRV" and self.priority is not None:
             raise ValueError(f"priority only belongs on MX and SRV records, not {self.type}")
-        if self.type == "CAA" and not re.match(r'^\d{1,3} (issue|issuewild|iodef) "[^"]*"$', self.content):
+        if self.type == "CAA" and not re.fullmatch(r'^\d{1,3} (issue|issuewild|iodef) "[^"]*"$', self.content):
             raise ValueError('CAA content must look like: 0 issue "letsencrypt.org"')
         return self
 
@@ -254,7 +267,7 @@ _IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 
 
 def _ifname(value: str) -> str:
-    if not _IFNAME_RE.match(value) or value in (".", ".."):
+    if not _IFNAME_RE.fullmatch(value) or value in (".", ".."):
         raise ValueError("must be a Linux interface name: 1-15 letters, digits, '_', '.', '-'")
     return value
 

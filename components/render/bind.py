@@ -26,13 +26,13 @@ _OWNER_RE = re.compile(
 
 def _fqdn(value: str, what: str) -> str:
     """Absolute name with the trailing dot, as zone files and named.conf want it."""
-    if not isinstance(value, str) or len(value) > 254 or not _FQDN_RE.match(value):
+    if not isinstance(value, str) or len(value) > 254 or not _FQDN_RE.fullmatch(value):
         raise ValueError(f"{what}: {value!r} is not a domain name")
     return value if value.endswith(".") else value + "."
 
 
 def _path(value: str, what: str) -> str:
-    if not _PATH_RE.match(value) or "/../" in value or value.endswith("/.."):
+    if not _PATH_RE.fullmatch(value) or "/../" in value or value.endswith("/.."):
         raise ValueError(f"{what}: {value!r} is not a plain absolute path")
     return value
 
@@ -192,7 +192,7 @@ class GeneratedRange:
         if self.rrtype not in ("PTR", "A"):
             raise ValueError(f"$GENERATE type {self.rrtype!r} is not PTR or A")
         for what, text in (("owner", self.owner), ("target", self.target)):
-            if not _TEMPLATE_RE.match(text):
+            if not _TEMPLATE_RE.fullmatch(text):
                 raise ValueError(f"$GENERATE {what}: {text!r} holds characters a zone file would misread")
         return f"$GENERATE {self.start}-{self.stop} {self.owner} {self.rrtype} {self.target}"
 
@@ -249,7 +249,7 @@ class ZoneRecord:
     def line(self) -> str:
         if self.rrtype not in ("A", "AAAA", "PTR", "NS", "CNAME", "MX", "TXT"):
             raise ValueError(f"record type {self.rrtype!r} is not supported in zone files")
-        if self.owner != "@" and not _OWNER_RE.match(self.owner):
+        if self.owner != "@" and not _OWNER_RE.fullmatch(self.owner):
             raise ValueError(f"record owner {self.owner!r} is not a domain name")
         data = self.data
         if self.rrtype in ("A", "AAAA"):
@@ -260,10 +260,17 @@ class ZoneRecord:
             preference, _, host = data.partition(" ")
             data = f"{int(preference)} {_fqdn(host, 'MX target')}"
         elif self.rrtype == "TXT":
-            if not re.match(r"^[\x20-\x7e]*$", data) or '"' in data or "\\" in data:
+            if not re.fullmatch(r"^[\x20-\x7e]*$", data) or '"' in data or "\\" in data:
                 raise ValueError(f"TXT data {data!r} must be printable without quotes or backslashes")
             data = " ".join(f'"{data[i : i + 255]}"' for i in range(0, max(len(data), 1), 255))
         return f"{self.owner}\tIN\t{self.rrtype}\t{data}"
+
+
+def _line(entry: ZoneRecord | GeneratedRange, where: str) -> str:
+    try:
+        return entry.line()
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
 
 
 def render_zone_file(
@@ -282,14 +289,14 @@ def render_zone_file(
     if "@" not in hostmaster:
         raise ValueError(f"hostmaster: {hostmaster!r} is not a mailbox")
     local, _, domain = hostmaster.partition("@")
-    if not re.match(r"^[a-z0-9][a-z0-9_+-]*$", local):
+    if not re.fullmatch(r"^[a-z0-9][a-z0-9_+-]*$", local):
         raise ValueError(f"hostmaster: {hostmaster!r} has a local part a zone file cannot hold")
     rname = f"{local}.{_fqdn(domain, 'hostmaster domain')}"
     if not nameservers:
         raise ValueError("nameservers: a zone needs at least one NS")
-    body = [ZoneRecord("@", "NS", ns).line() for ns in nameservers]
-    body += [r.line() for r in records]
-    body += [g.line() for g in generated]
+    body = [ZoneRecord("@", "NS", _fqdn(ns, f"nameservers[{i}]")).line() for i, ns in enumerate(nameservers)]
+    body += [_line(r, f"records[{i}]") for i, r in enumerate(records)]
+    body += [_line(g, f"generated[{i}]") for i, g in enumerate(generated)]
     text_body = "\n".join(body)
     serial = zone_serial(origin_fqdn + text_body, today)
     head = [

@@ -39,6 +39,12 @@ def test_model_is_frozen(dev_values):
         (lambda v: v["hosts"][1].update(privateAddress="10.30.0.300"), ["isp:hosts[1].privateAddress", "10.30.0.300"]),
         (lambda v: v["hosts"][1].update(name="ns1;reboot"), ["isp:hosts[1].name", "ns1;reboot", "DNS label"]),
         (lambda v: v["hosts"][1].update(name="ns1$(id)"), ["isp:hosts[1].name", "ns1$(id)"]),
+        # A regex `$` also matches before a final newline: found by the fuzz suite.
+        (lambda v: v["hosts"][1].update(name="ns1\n"), ["isp:hosts[1].name"]),
+        (
+            lambda v: v["zones"][0].update(records=[{"name": "www\n", "type": "A", "content": "192.0.2.1"}]),
+            ["isp:zones[0].records[0].name"],
+        ),
         (lambda v: v.update(bogusKey=1), ["isp:bogusKey", "not a known setting"]),
         (lambda v: v["hosts"][2].update(foo="bar"), ["isp:hosts[2].foo", "not a known setting"]),
         (lambda v: v["hosts"].append(dict(v["hosts"][1])), ["duplicate host name", "ns1"]),

@@ -7,14 +7,19 @@ misread: no newline, quote, brace or semicolon survives into a name, an address 
 from __future__ import annotations
 
 import copy
+import json
 import re
+import shutil
+import subprocess
+import sys
 from typing import Any
 
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from components.config import ConfigError, StackConfig, parse_stack_config
-from tests.conftest import stack_values
+from tests.conftest import REPO, stack_values
 
 BASE = {stack: stack_values(stack) for stack in ("dev", "prod")}
 HOSTILE = [
@@ -137,3 +142,32 @@ def test_mutated_config_parses_or_fails_clearly(config):
     for zone in dumped["zones"]:
         for record in zone["records"]:
             assert "\n" not in record["content"] and "\x00" not in record["content"]
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(mutated_configs())
+def test_mutated_config_end_to_end_through_preflight(tmp_path_factory, config):
+    """Exit 0 with every host file accepted, or exit 2 with the message and nothing registered."""
+    project = tmp_path_factory.mktemp("fuzz")
+    for name in ("__main__.py", "Pulumi.yaml"):
+        shutil.copy(REPO / name, project)
+    shutil.copytree(REPO / "components", project / "components", ignore=shutil.ignore_patterns("__pycache__"))
+    stack = {"config": {f"isp:{key}": value for key, value in config.items()}}
+    stack["config"]["isp:sshPrivateKey"] = {"secure": "v1:AAAA:BBBB"}
+    (project / "Pulumi.fuzz.yaml").write_text(yaml.safe_dump(stack))
+    out = project / "out.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "preflight", "preview", "--stack", "fuzz", "--cwd", str(project), "--json", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode in (0, 2), result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    document = json.loads(out.read_text())
+    if result.returncode == 2:
+        assert "Pulumi.fuzz.yaml" in result.stderr or "isp:" in result.stderr, result.stderr
+        assert [r["type"] for r in document["resources"]] in ([], ["pulumi:pulumi:Stack"])

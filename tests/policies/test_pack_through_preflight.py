@@ -147,3 +147,20 @@ def test_sarif_and_junit_for_ci(tmp_path):
     results = [r for run in document["runs"] for r in run["results"]]
     assert any(r["ruleId"] == "mail-host-fcrdns" and r["level"] == "error" for r in results)
     assert "mail-host-fcrdns" in junit.read_text() and "<failure" in junit.read_text()
+
+
+def test_secrets_never_surface_in_any_output(tmp_path):
+    """The program's SSH key is a secret: not in the terminal, JSON, SARIF, JUnit or build/."""
+    broken = ["no-open-recursion", "mail-host-fcrdns", "spf-valid"]
+    sarif, junit = tmp_path / "out.sarif", tmp_path / "out.xml"
+    code, document, output = preflight(
+        _handmade(tmp_path, "prod", broken), "prod", tmp_path, "--sarif", str(sarif), "--junit", str(junit)
+    )
+    assert code == 1, output
+    assert document["violations"]
+    secret = "SSH-KEY-MATERIAL-7f3a9c"
+    written = [p for p in (tmp_path / "build").rglob("*") if p.is_file()]
+    assert written  # the host files were written, so they are checked too
+    for text in [output, json.dumps(document), sarif.read_text(), junit.read_text(),
+                 *(p.read_text(errors="replace") for p in written)]:
+        assert secret not in text

@@ -177,6 +177,16 @@ def zone_protection(raw: stackview.RawResource, config: Mapping[str, Any]) -> It
     if not is_prod:
         yield NotApplicable(f"stack '{stack}' does not match the production pattern {pattern!r}")
         return
+    if raw.rtype in stackview.COPY_TYPES:
+        # The name servers' zone data is the other half of a zone: losing it loses every PTR.
+        path = raw.fields.get("remotePath")
+        if not isinstance(path, str) or stackview.classify(path) != "zone":
+            yield NotApplicable("this resource delivers no zone file")
+            return
+        if not raw.protect:
+            yield Finding(f"zone file {path} on {raw.fields.get('host')} in production stack '{stack}' has "
+                          "protect=False; production zone data needs protect=True so that no update can delete it")
+        return
     if not raw.protect:
         zone = raw.fields.get("name")
         shown = zone if isinstance(zone, str) else raw.name
@@ -220,8 +230,8 @@ POLICIES = [
     ),
     resource_policy(
         name="prod-zones-protected",
-        description="Zones in a production stack carry the protect option so no update can delete them.",
-        resource_types=set(stackview.ZONE_TYPES),
+        description="Zones and zone files in a production stack carry protect so no update can delete them.",
+        resource_types=set(stackview.ZONE_TYPES) | set(stackview.COPY_TYPES),
         rule=zone_protection,
         enforcement=EnforcementLevel.MANDATORY,
         severity=Severity.HIGH,

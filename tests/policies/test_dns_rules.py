@@ -143,3 +143,18 @@ def test_prod_zone_with_protect_passes_and_dev_is_not_applicable() -> None:
     assert protection("dev", False)[1].startswith("stack 'dev' does not match")
     assert protection("production-eu", False, {"prodStackPattern": "^prod"})[0]
     assert "not a valid regular expression" in protection("prod", False, {"prodStackPattern": "("})[0][0]
+
+
+def test_prod_zone_file_without_protect_is_reported():
+    from dns_rules import zone_protection
+    from stackview import RawResource
+
+    def raw(path: str, protect: bool) -> RawResource:
+        return RawResource("urn:pulumi:prod::p::command:remote:CopyToRemote::z", "command:remote:CopyToRemote", "z",
+                           protect, {"remotePath": path, "host": "ns1.example.net"})
+
+    unprotected = list(zone_protection(raw("/etc/bind/zones/isp-staging/db.100.51.198.in-addr.arpa", False), {}))
+    assert [type(o).__name__ for o in unprotected] == ["Finding"]
+    assert "db.100.51.198.in-addr.arpa" in unprotected[0].message
+    assert [type(o).__name__ for o in zone_protection(raw("/etc/bind/db.example.net", True), {})] == []
+    assert [type(o).__name__ for o in zone_protection(raw("/etc/postfix/main.cf", False), {})] == ["NotApplicable"]

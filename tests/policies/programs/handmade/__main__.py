@@ -19,8 +19,14 @@ def conn(host):
     return command.remote.ConnectionArgs(host=host, user="admin", private_key=key)
 
 
-def deliver(name, host, path, text):
-    command.remote.CopyToRemote(name, connection=conn(host), source=pulumi.StringAsset(text), remote_path=path)
+def deliver(name, host, path, text, protect=False):
+    command.remote.CopyToRemote(
+        name,
+        connection=conn(host),
+        source=pulumi.StringAsset(text),
+        remote_path=path,
+        opts=pulumi.ResourceOptions(protect=protect),
+    )
 
 
 zone = cloudflare.Zone(
@@ -56,6 +62,7 @@ $TTL 3600
 @\tIN\tNS\tns1.example.net.
 {ptr}80\tIN\tPTR\twww.example.net.
 """,
+    protect="prod-zones-protected" not in broken,
 )
 
 recursion = "" if "no-open-recursion" in broken else "\tallow-recursion { 198.51.100.0/24; 10.0.0.0/24; };\n"

@@ -1,4 +1,4 @@
-# Quick start on a fresh Debian machine:  make preview STACK=dev   and   make test
+# Quick start on a fresh Debian machine (as root):  make lab   and   make test
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -6,9 +6,14 @@ PY := $(VENV)/bin/python
 PACK_VENV := policies/.venv
 STACK ?= dev
 # The daemons whose own checkers prove what we render (named-checkconf, nft, postconf, ...).
-DEBIAN_PACKAGES := bind9 bind9-dnsutils nftables postfix dovecot-core nginx policyd-rate-limit iproute2
+DEBIAN_PACKAGES := bind9 bind9-dnsutils nftables postfix dovecot-core nginx policyd-rate-limit iproute2 \
+	postgresql php-cli \
+	dovecot-imapd openssl
+# What the lab needs beyond the checkers: Dovecot's IMAP server (our dovecot.conf serves IMAP)
+# and openssl (the lab's stand-in certificates).
+LAB_PACKAGES := dovecot-imapd openssl
 
-.PHONY: preview test lint deps venv pack-venv clean
+.PHONY: preview test lint deps venv pack-venv clean lab lab-down
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
@@ -24,7 +29,7 @@ $(PACK_VENV)/.installed: policies/requirements.txt
 	touch $@
 
 deps:
-	@missing=""; for c in named-checkconf nft postconf doveconf nginx policyd-rate-limit ip; do \
+	@missing=""; for c in named-checkconf nft postconf doveconf nginx policyd-rate-limit ip pg_ctlcluster php; do \
 	  command -v $$c >/dev/null 2>&1 || [ -x /usr/sbin/$$c ] || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
@@ -42,3 +47,13 @@ lint: venv
 
 clean:
 	rm -rf build .pytest_cache
+
+# The lab (root): the lab stack in network namespaces on this machine, proven by the probes;
+# it stays up until `make lab-down`. Running it again converges.
+lab: deps venv
+	@if [ ! -x /usr/lib/dovecot/imap ] || ! command -v openssl >/dev/null; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(LAB_PACKAGES); fi
+	$(PY) -m lab up
+
+lab-down: venv
+	$(PY) -m lab down

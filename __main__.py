@@ -7,15 +7,16 @@ from datetime import UTC, datetime
 
 import pulumi
 
-from components.config import load_stack_config
+from components.config import ACME_CLOUDFLARE_TOKEN, WEBMAIL_TLS_KEY, load_stack_config
+from components.database_backup import DatabaseBackup, DatabaseBackupArgs
 from components.delivery import HostConnection
-from components.dns_data import pool_zone_file, reverse_zones, zone_records
+from components.dns_data import forward_zone_file, pool_zone_file, reverse_zones, zone_records
 from components.dns_zone import DnsZone, DnsZoneArgs
 from components.gateway import Gateway, GatewayArgs, NatMapping, PublishedService
 from components.mail_host import MailHost, MailHostArgs
 from components.name_server import NameServer, NameServerArgs
 from components.reverse_zone import HostPtr, ReverseZone, ReverseZoneArgs
-from components.web_host import WebHost, WebHostArgs
+from components.web_host import WebHost, WebHostArgs, WebmailSite
 
 cfg = load_stack_config()  # validated before anything is registered
 secrets = pulumi.Config("isp")
@@ -23,6 +24,8 @@ today = datetime.now(UTC).date()
 
 
 def connection(host) -> HostConnection:
+    if cfg.delivery == "local":  # the lab: the host is a network namespace on this machine
+        return HostConnection.local(cfg.fqdn(host), host.name, pulumi.get_stack())
     return HostConnection(
         host=cfg.fqdn(host),
         user=host.ssh_user,
@@ -35,7 +38,11 @@ own_networks = [str(n) for n in cfg.networks.own_networks()]
 customer_pools = [str(p.prefix) for p in cfg.networks.customer_pools]
 dialup_pools = [str(p.prefix) for p in cfg.networks.customer_pools if p.kind == "dialup"]
 
+bind_zone_files = []
 for zone in cfg.zones:
+    if cfg.delivery == "local":  # no Cloudflare in the lab: our BIND serves the forward zones
+        bind_zone_files.append(forward_zone_file(cfg, zone, today))
+        continue
     DnsZone(
         zone.name,
         DnsZoneArgs(
@@ -46,9 +53,8 @@ for zone in cfg.zones:
         ),
     )
 
-bind_zone_files = []
 for data in reverse_zones(cfg, today):
-    on_cloudflare = cfg.dns.reverse_zones_on == "cloudflare" and not data.has_pools
+    on_cloudflare = cfg.dns.reverse_zones_on == "cloudflare" and not data.has_pools and cfg.delivery != "local"
     ReverseZone(
         data.zone,
         ReverseZoneArgs(
@@ -100,6 +106,21 @@ mail_hosts = [
     for host in cfg.hosts_with("mail")
 ]
 
+
+
+def webmail_site() -> WebmailSite:
+    tls = cfg.webmail.certificate
+    return WebmailSite(
+        name=cfg.webmail_fqdn,
+        mail_host=mail_hosts[0].fqdn,
+        product_name=cfg.webmail.product_name or f"{cfg.organization.name} Webmail",
+        certificate=tls,
+        acme_email=cfg.acme_email,
+        private_key=secrets.require_secret(WEBMAIL_TLS_KEY) if tls.source == "provided" else None,
+        cloudflare_token=secrets.require_secret(ACME_CLOUDFLARE_TOKEN) if tls.challenge_via_cloudflare else None,
+    )
+
+
 domain = cfg.organization.domain
 for host in cfg.hosts:
     if {"web", "webmail"} & set(host.roles):
@@ -108,9 +129,15 @@ for host in cfg.hosts:
             WebHostArgs(
                 connection=connection(host),
                 www_names=[f"www.{domain}", domain] if "web" in host.roles else [],
-                webmail_name=f"webmail.{domain}" if "webmail" in host.roles else None,
+                webmail=webmail_site() if "webmail" in host.roles else None,
             ),
         )
+
+for host in cfg.hosts_with("db"):
+    DatabaseBackup(
+        host.name,
+        DatabaseBackupArgs(connection=connection(host), fqdn=cfg.fqdn(host), database=cfg.database_of(host)),
+    )
 
 gateway_host = cfg.hosts_with("gateway")[0]
 other_public_hosts = [h for h in cfg.hosts if h.public_address and not {"mail", "gateway"} & set(h.roles)]

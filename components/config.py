@@ -11,6 +11,8 @@ DNS beside web, ...) is judged by the policy pack on what would really be deploy
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import json
 import re
@@ -30,6 +32,10 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 CONFIG_NAMESPACE = "isp"
+# Secret `isp:` keys, read with `pulumi.Config("isp").require_secret` and kept out of the model.
+WEBMAIL_TLS_KEY = "webmailTlsKey"  # the provided webmail certificate's private key (PEM)
+ACME_CLOUDFLARE_TOKEN = "acmeCloudflareToken"  # a token allowed DNS:Edit only, for ACME DNS-01
+SECRET_KEYS = ("sshPrivateKey", WEBMAIL_TLS_KEY, ACME_CLOUDFLARE_TOKEN)
 
 # A DNS label as RFC 1123 allows it for host names: letters, digits, inner hyphens.
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
@@ -66,6 +72,17 @@ def _domain(value: str) -> str:
 def _printable(value: str) -> str:
     if not _PRINTABLE_RE.fullmatch(value):
         raise ValueError("must be printable ASCII without newlines or control characters")
+    return value
+
+
+def _mailbox(value: str) -> str:
+    local, sep, domain = value.partition("@")
+    if not sep or not re.fullmatch(r"[a-z0-9][a-z0-9._+-]{0,63}", local):
+        raise ValueError("must be a plain mailbox such as hostmaster@example.net")
+    try:
+        _domain(domain)
+    except ValueError:
+        raise ValueError("must be a plain mailbox such as hostmaster@example.net (its domain is not valid)") from None
     return value
 
 
@@ -122,11 +139,7 @@ class Organization(_Model):
     @field_validator("contact_email")
     @classmethod
     def _email(cls, value: str) -> str:
-        local, sep, domain = value.partition("@")
-        if not sep or not re.fullmatch(r"^[a-z0-9][a-z0-9._+-]{0,63}$", local):
-            raise ValueError("must be a plain mailbox such as hostmaster@example.net")
-        _domain(domain)
-        return value
+        return _mailbox(value)
 
 
 class CustomerPool(_Model):
@@ -179,6 +192,35 @@ class Networks(_Model):
         return [*self.servers, *self.public_blocks, *(p.prefix for p in self.customer_pools)]
 
 
+_BACKUP_DIR_RE = re.compile(r"^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$")
+# systemd.time(7) calendar events: weekdays, dates, times, ranges, lists, repetitions, names.
+_CALENDAR_RE = re.compile(r"^[A-Za-z0-9*:,./~+-](?:[A-Za-z0-9*:,./~+ -]{0,62}[A-Za-z0-9*:,./~+-])?$")
+
+
+class DatabaseSettings(_Model):
+    """A `db` host's database server and its per-database backup job (lesson 9)."""
+
+    engine: Literal["postgresql", "mariadb"] = "postgresql"
+    retention_days: int = Field(default=14, ge=1, le=3650)
+    backup_dir: str = "/var/backups/db"
+    # systemd OnCalendar= syntax; the host's `systemd-analyze verify` is the final judge.
+    schedule: str = "*-*-* 02:30:00"
+
+    @field_validator("backup_dir")
+    @classmethod
+    def _backup_dir(cls, value: str) -> str:
+        if not _BACKUP_DIR_RE.fullmatch(value) or ".." in value.split("/") or "//" in value or len(value) > 200:
+            raise ValueError("must be an absolute directory such as /var/backups/db (letters, digits, . _ - /)")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if not _CALENDAR_RE.fullmatch(value):
+            raise ValueError("must be a systemd calendar event such as '*-*-* 02:30:00' or 'daily'")
+        return value
+
+
 class Host(_Model):
     name: HostName
     private_address: IPAddress
@@ -191,6 +233,8 @@ class Host(_Model):
     ssh_key_config: str = "sshPrivateKey"
     # Publish a PTR for the public address (turning this off is how a stack loses FCrDNS).
     publish_ptr: bool = True
+    # Only for `db` hosts; a db host without it gets the defaults (PostgreSQL).
+    database: DatabaseSettings | None = None
 
     @field_validator("ssh_user")
     @classmethod
@@ -322,6 +366,83 @@ class MailSettings(_Model):
         return self
 
 
+_PEM_BLOCK_RE = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END \1-----")
+
+
+def _certificate_chain_problem(text: str) -> str | None:
+    """Why `text` is not a PEM certificate chain (None when it is). Never quotes the text:
+    a private key pasted here by mistake must not reach an error message."""
+    blocks = _PEM_BLOCK_RE.findall(text)
+    if any("PRIVATE KEY" in label for label, _ in blocks) or "PRIVATE KEY-----" in text:
+        return ("holds a private key; this plain setting is for the public certificate only; set the key with "
+                "`pulumi config set --secret isp:webmailTlsKey < key.pem`")
+    if not blocks or any(label != "CERTIFICATE" for label, _ in blocks):
+        return "must be one or more PEM blocks '-----BEGIN CERTIFICATE-----' ... '-----END CERTIFICATE-----'"
+    if _PEM_BLOCK_RE.sub("", text).strip():
+        return "has text outside its PEM CERTIFICATE blocks"
+    for _, body in blocks:
+        try:
+            base64.b64decode("".join(body.split()), validate=True)
+        except (ValueError, binascii.Error):
+            return "has a CERTIFICATE block whose body is not base64"
+    return None
+
+
+class WebmailCertificate(_Model):
+    """Where the webmail certificate comes from (lesson 10: it names exactly the webmail host).
+
+    `acme`: certbot asks for exactly webmail.<domain>, by HTTP-01 (webroot behind nginx) or
+    DNS-01 (Cloudflare; token in the secret `isp:acmeCloudflareToken`). `provided`: the
+    certificate chain here (public), its key in the secret `isp:webmailTlsKey`.
+    """
+
+    source: Literal["acme", "provided"] = "acme"
+    challenge: Literal["http-01", "dns-01"] = "http-01"
+    # The ACME account's contact; default: organization.contactEmail.
+    email: str | None = None
+    certificate_pem: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else _mailbox(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pem(cls, data: Any) -> Any:
+        # Checked on the raw object, so that an error shows the object, never the text.
+        pem = data.get("certificatePem", data.get("certificate_pem")) if isinstance(data, dict) else None
+        if pem is not None:
+            problem = _certificate_chain_problem(pem) if isinstance(pem, str) else "must be text"
+            if problem:
+                raise ValueError(f"certificatePem {problem}")
+        return data
+
+    @model_validator(mode="after")
+    def _fits_source(self) -> WebmailCertificate:
+        if self.source == "provided":
+            if self.certificate_pem is None:
+                raise ValueError("source 'provided' needs certificatePem (the public certificate chain)")
+            for key in ("challenge", "email"):
+                if key in self.model_fields_set:
+                    raise ValueError(f"{key} is an ACME setting; it has no meaning with source 'provided'")
+        elif self.certificate_pem is not None:
+            raise ValueError("certificatePem is only for source 'provided'; with ACME the certificate is issued")
+        return self
+
+    @property
+    def challenge_via_cloudflare(self) -> bool:
+        return self.source == "acme" and self.challenge == "dns-01"
+
+
+class WebmailSettings(_Model):
+    """Roundcube on the `webmail` host, behind nginx, HTTPS only (lesson 10)."""
+
+    certificate: WebmailCertificate = WebmailCertificate()
+    # Shown on Roundcube's login page; default: "<organization.name> Webmail".
+    product_name: PrintableText | None = Field(default=None, min_length=1, max_length=128)
+
+
 class StackConfig(_Model):
     organization: Organization
     networks: Networks
@@ -330,6 +451,7 @@ class StackConfig(_Model):
     dns: DnsSettings = DnsSettings()
     mail: MailSettings = MailSettings()
     gateway: GatewaySettings = GatewaySettings()
+    webmail: WebmailSettings = WebmailSettings()
     # Prod sets this: zones and zone data get `protect` so a bad change cannot delete them.
     protect: bool = False
     # How files reach hosts: ssh (pulumi-command remote) or local (the lab's namespaces).
@@ -357,6 +479,10 @@ class StackConfig(_Model):
             if {"mail", "dns", "web", "webmail", "gateway"} & set(host.roles) and host.public_address is None:
                 roles = sorted({"mail", "dns", "web", "webmail", "gateway"} & set(host.roles))
                 raise ValueError(f"{where} has public role(s) {roles} but no publicAddress")
+            if host.database is not None and "db" not in host.roles:
+                raise ValueError(f"{where}.database is set but the host has no 'db' role; add 'db' to its roles")
+        if "webmail" in self.model_fields_set and not self.hosts_with("webmail"):
+            raise ValueError("webmail is set but no host has the role 'webmail'")
         for role in ("dns", "mail", "gateway"):
             if not self.hosts_with(role):
                 raise ValueError(f"hosts: no host has the role '{role}'; a stack needs at least one")
@@ -376,6 +502,18 @@ class StackConfig(_Model):
 
     def fqdn(self, host: Host) -> str:
         return f"{host.name}.{self.organization.domain}"
+
+    def database_of(self, host: Host) -> DatabaseSettings:
+        """A db host's database settings: its own, or the defaults (PostgreSQL)."""
+        return host.database or DatabaseSettings()
+
+    @property
+    def webmail_fqdn(self) -> str:
+        return f"webmail.{self.organization.domain}"
+
+    @property
+    def acme_email(self) -> str:
+        return self.webmail.certificate.email or self.organization.contact_email
 
     @property
     def recursion_clients(self) -> list[str]:
@@ -465,7 +603,7 @@ def load_stack_config() -> StackConfig:
             key = key[len("config:") :]
         raw[key] = _decode(text)
     secret_keys = {h.get("sshKeyConfig", "sshPrivateKey") for h in raw.get("hosts", []) if isinstance(h, dict)}
-    secret_keys.add("sshPrivateKey")
+    secret_keys |= set(SECRET_KEYS)
     values = {k: v for k, v in raw.items() if k not in secret_keys}
     try:
         return parse_stack_config(values, f"Pulumi.{stack}.yaml")

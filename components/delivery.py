@@ -8,22 +8,39 @@ fails, the previous files are put back and the service reloaded again.
 
 Every word of the install script goes through `shlex.quote`: no config value reaches a
 shell unquoted.
+
+Two transports carry the same stage -> validate -> swap -> reload: `ssh` (pulumi-command's
+`remote.CopyToRemote` and `remote.Command`, for real servers) and `local`
+(`local.Command`, for hosts that live on this machine, as the lab's network namespaces do).
+A local host is a network namespace plus a root directory: `<root>/host.pid` names a
+process that holds the host's mount namespace, in which the host's /etc, /var, /home and
+/usr/local are overlays whose upper layers are `<root>/etc`, `<root>/var`, ... Every local command is
+run inside that host (its network and mount namespaces, entered with nsenter), so the
+absolute paths the components render (/etc/bind/named.conf, ...) work unchanged, while
+the files land under `<root>` and the machine's own /etc is never written.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_command as command
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 STAGING_DIRNAME = "isp-staging"
+# Where the local transport keeps a stack's host roots, relative to the project directory.
+LOCAL_ROOTS_DIR = "build/{stack}/root"
+LOCAL_NAMESPACE = "isp-{stack}-{host}"
+_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ROOT_RE = re.compile(r"^/[A-Za-z0-9._/+@-]*$")
 
 
 def staging_path(path: str) -> str:
@@ -84,7 +101,7 @@ def install_script(
 
 
 class HostConnection(BaseModel):
-    """How to reach a host over SSH; the key stays a Pulumi secret."""
+    """How to reach a host: over SSH (the key stays a Pulumi secret), or locally (see the module doc)."""
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
@@ -92,11 +109,63 @@ class HostConnection(BaseModel):
     user: str
     port: int = 22
     private_key: Any  # pulumi.Input[str], a secret Output in practice
+    transport: Literal["ssh", "local"] = "ssh"
+    namespace: str | None = None  # local: the network namespace (/run/netns/<namespace>)
+    root: str | None = None  # local: the host's root directory (absolute)
+
+    @model_validator(mode="after")
+    def _local_host(self) -> HostConnection:
+        if self.transport == "local":
+            if not self.namespace or not _NAMESPACE_RE.match(self.namespace):
+                raise ValueError(f"a local host needs a network namespace name, got {self.namespace!r}")
+            if not self.root or not _ROOT_RE.match(self.root) or ".." in self.root.split("/"):
+                raise ValueError(f"a local host needs an absolute root directory, got {self.root!r}")
+        return self
+
+    @classmethod
+    def local(cls, host: str, name: str, stack: str, project_dir: str | None = None) -> HostConnection:
+        """The local host `name` of `stack`: namespace isp-<stack>-<name>, root <project>/build/<stack>/root/<name>."""
+        base = os.path.abspath(project_dir or os.getcwd())
+        return cls(
+            host=host,
+            user="root",
+            private_key=None,
+            transport="local",
+            namespace=LOCAL_NAMESPACE.format(stack=stack, host=name),
+            root=posixpath.join(base, LOCAL_ROOTS_DIR.format(stack=stack), name),
+        )
 
     def args(self) -> command.remote.ConnectionArgs:
         return command.remote.ConnectionArgs(
             host=self.host, user=self.user, port=self.port, private_key=self.private_key
         )
+
+    def interpreter(self) -> list[str]:
+        """The local.Command interpreter that runs its command inside this local host."""
+        if self.transport != "local":
+            raise ValueError(f"{self.host} is reached over {self.transport}, not locally")
+        return ["/bin/sh", "-c", ENTER_LOCAL_HOST, "isp-host", self.namespace, self.root]
+
+
+# Runs `$3` inside the local host ($1 namespace, $2 root). The holder is checked first: it must be
+# in the host's network namespace, and its /etc must be the overlay whose upper layer is
+# <root>/etc. A stale pid must never make a command run where the machine's own /etc is.
+ENTER_LOCAL_HOST = """\
+set -eu
+ns=$1 root=$2
+pid=$(cat "$root/host.pid" 2>/dev/null) || { echo "local host $ns is not up ($root/host.pid is missing)" >&2; exit 1; }
+netns=$(stat -L -c %i "/run/netns/$ns" 2>/dev/null) || { echo "no network namespace $ns" >&2; exit 1; }
+if [ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" != "net:[$netns]" ] || ! awk -v upper="upperdir=$root/etc," \\
+    '$5 == "/etc" && / - overlay / && index($0, upper) { found = 1 } END { exit !found }' "/proc/$pid/mountinfo"
+then
+  echo "local host $ns is not up (pid $pid does not hold its namespaces)" >&2; exit 1
+fi
+exec nsenter --net="/run/netns/$ns" --mount="/proc/$pid/ns/mnt" -- /bin/sh -c \\
+  'cd / && PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin && export PATH && exec /bin/sh -c "$1"' \\
+  isp-host "$3"
+"""
+# A local copy: the content arrives on stdin and is written to the staged path, owner-only.
+WRITE_STAGED = 'umask 077 && cat > "$ISP_STAGED_PATH"'
 
 
 class ServiceConfigArgs(BaseModel):
@@ -114,6 +183,9 @@ class ServiceConfig(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ServiceConfigArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("isp:delivery:ServiceConfig", name, None, opts)
+        if args.connection.transport == "local":
+            self._deliver_locally(name, args)
+            return
         connection = args.connection.args()
         child = pulumi.ResourceOptions(parent=self, protect=args.protect)
         staging_dirs = sorted({posixpath.dirname(staging_path(f.path)) for f in args.files})
@@ -141,6 +213,42 @@ class ServiceConfig(pulumi.ComponentResource):
             connection=connection,
             create=script,
             update=script,
+            triggers=[_digest(f.content) for f in args.files],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=copies),
+        )
+        self.register_outputs({"installed": self.install.stdout})
+
+    def _deliver_locally(self, name: str, args: ServiceConfigArgs) -> None:
+        """The same three steps as over SSH, as local.Commands run inside the local host."""
+        interpreter = args.connection.interpreter()
+        child = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        staging_dirs = sorted({posixpath.dirname(staging_path(f.path)) for f in args.files})
+        prepare = command.local.Command(
+            f"{name}-staging",
+            create=_words(["mkdir", "-p", "-m", "0700", *staging_dirs]),
+            interpreter=interpreter,
+            triggers=staging_dirs,
+            opts=child,
+        )
+        copies = [
+            command.local.Command(
+                f"{name}-{managed.resource_role}",
+                create=WRITE_STAGED,
+                stdin=managed.content,
+                # Data, not shell text: which host and which staged file this content is for.
+                environment={"ISP_HOST": args.connection.host, "ISP_STAGED_PATH": staging_path(managed.path)},
+                interpreter=interpreter,
+                triggers=[_digest(managed.content)],
+                opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[prepare]),
+            )
+            for managed in args.files
+        ]
+        script = install_script(args.files, args.checks, args.reload)
+        self.install = command.local.Command(
+            f"{name}-install",
+            create=script,
+            update=script,
+            interpreter=interpreter,
             triggers=[_digest(f.content) for f in args.files],
             opts=pulumi.ResourceOptions(parent=self, depends_on=copies),
         )

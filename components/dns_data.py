@@ -244,3 +244,25 @@ def address_of(cfg: StackConfig, fqdn: str) -> ipaddress.IPv4Address | None:
         if cfg.fqdn(host) == fqdn:
             return host.public_address
     return None
+
+
+def forward_zone_file(cfg: StackConfig, zone: Zone, today: date) -> ZoneFile:
+    """A forward zone's records (what Cloudflare would hold) as a BIND zone file.
+
+    For stacks without Cloudflare (the lab): our own name servers serve the forward zones,
+    with exactly the records `zone_records` gives Cloudflare.
+    """
+    records = [
+        ZoneRecord(f"{r.name}.", r.type, f"{r.priority} {r.content}" if r.type == "MX" else r.content)
+        for r in zone_records(cfg, zone)
+    ]
+    primary = cfg.hosts_with("dns")[0]
+    text = render_zone_file(
+        origin=zone.name,
+        primary_ns=cfg.fqdn(primary),
+        hostmaster=cfg.organization.contact_email,
+        nameservers=_nameservers(cfg),
+        records=records,
+        today=today,
+    )
+    return ZoneFile(zone.name, f"{BIND_ZONE_DIR}/db.{zone.name}", text)

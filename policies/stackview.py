@@ -31,6 +31,7 @@ import bindconf
 import dns.reversename
 import dovecotconf
 import nftconf
+import nginxconf
 import postfixconf
 import ratelimitconf
 import zonetext
@@ -65,6 +66,9 @@ ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
 RECORD_TYPES = {"cloudflare:index/dnsRecord:DnsRecord", "cloudflare:index/record:Record"}
 ZONE_TYPES = {"cloudflare:index/zone:Zone"}
 COPY_TYPES = {"command:remote:CopyToRemote", "command:remote:CopyFile"}
+COMMAND_TYPES = {"command:remote:Command", "command:local:Command"}
+# What our components tell the pack (their props and outputs); no lesson rests on it alone.
+EVIDENCE_KEYS = ("customerPools", "ownNetworks", "mailHosts", "databaseHosts")
 MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
@@ -131,8 +135,13 @@ def raw_resource(resource: Any) -> RawResource:
         fields["remotePath"] = read(props, "remotePath")
         fields["source"] = read(props, "source") if rtype == "command:remote:CopyToRemote" else None
         fields["localPath"] = read(props, "localPath") if rtype == "command:remote:CopyFile" else None
+    elif rtype in COMMAND_TYPES:
+        connection = read(props, "connection") if rtype == "command:remote:Command" else None
+        fields["host"] = UNKNOWN if connection is UNKNOWN else read(connection, "host")
+        for key in ("create", "update"):
+            fields[key] = read(props, key)
     elif rtype.startswith("isp:"):
-        for key in ("customerPools", "ownNetworks", "mailHosts"):
+        for key in EVIDENCE_KEYS:
             fields[key] = _plain(read(props, key))
     return RawResource(urn, rtype, name, protect, fields)
 
@@ -175,6 +184,7 @@ def _keys(mapping: Mapping) -> Iterable:
 # Files on hosts
 
 _STAGING = (".new", ".tmp", ".staged", ".dpkg-new")
+STAGING_DIR = "isp-staging"  # our delivery stages each file beside its real path
 
 
 def classify(path: str) -> str:
@@ -185,6 +195,8 @@ def classify(path: str) -> str:
         if core.endswith(suffix) and core != suffix:
             core = core[: -len(suffix)]
     parts = [p.lower() for p in path.split("/")]
+    if core.endswith((".pem", ".crt", ".cer")):
+        return "pem"
     if core.startswith("named.conf"):
         return "bind"
     if zonetext.is_zone_file_name(core):
@@ -207,6 +219,25 @@ def classify(path: str) -> str:
         return "nginx"
     if ({"bind", "named"} & set(parts)) and core.endswith(".conf"):
         return "bind"
+    return _classify_more(core, parts)
+
+
+_CRON_DIRS = {"cron.d", "cron.hourly", "cron.daily", "cron.weekly", "cron.monthly", "crontabs"}
+
+
+def _classify_more(core: str, parts: list[str]) -> str:
+    """Kinds the backup and certificate rules read: schedules, database servers, certbot."""
+    if core.endswith((".service", ".timer")):
+        return "systemd"
+    if core == "crontab" or _CRON_DIRS & set(parts[:-1]):
+        return "cron"
+    if core in ("postgresql.conf", "pg_hba.conf", "pg_ident.conf") or ("postgresql" in parts and core.endswith(
+            ".conf")):
+        return "postgresql"
+    if core in ("my.cnf", "mariadb.cnf") or ({"mysql", "mariadb.conf.d"} & set(parts) and core.endswith(".cnf")):
+        return "mysql"
+    if core == "cli.ini" and "letsencrypt" in parts:
+        return "certbot-ini"
     return "other"
 
 
@@ -230,6 +261,31 @@ class HostFile:
     @property
     def label(self) -> str:
         return f"{self.path} on {self.host or '<unknown host>'}"
+
+    @property
+    def deployed_path(self) -> str:
+        """Where the file ends up: a staged copy (dir/isp-staging/name, name.new) names its real path."""
+        directory, base = posixpath.split(self.path)
+        if posixpath.basename(directory) == STAGING_DIR:
+            directory = posixpath.dirname(directory)
+        for suffix in _STAGING:
+            if base.endswith(suffix) and base != suffix:
+                base = base[: -len(suffix)]
+        return posixpath.join(directory, base)
+
+
+@dataclass
+class CommandText:
+    """What a command:remote/local:Command runs (create and update), on which host."""
+
+    host: str  # connection.host ("" when unknown or local)
+    texts: list[str]
+    urn: str
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"command {self.name}" + (f" on {self.host}" if self.host else "")
 
 
 def program_dirs() -> list[str]:
@@ -388,6 +444,7 @@ class StackView:
     records: list[RecordFact] = field(default_factory=list)
     ranges: list[tuple[zonetext.GenerateRange, str]] = field(default_factory=list)
     files: list[HostFile] = field(default_factory=list)
+    commands: list[CommandText] = field(default_factory=list)
     evidence: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
     unknowns: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # files/zones the view could not read
@@ -542,6 +599,8 @@ def parse_file(f: HostFile) -> Any:
         return ratelimitconf.parse_rate_limit_yaml(f.text)
     if f.kind == "dovecot":
         return dovecotconf.mbox_settings(f.text)
+    if f.kind == "nginx":
+        return nginxconf.parse(f.text)
     return None
 
 
@@ -556,7 +615,7 @@ def _cloudflare_fqdn(name: Any, zone_name: Any, zones: set[str]) -> str | None:
     if not isinstance(name, str) or not name:
         return None
     name = norm_name(name)
-    if name in zones or any(name.endswith("." + z) for z in zones):
+    if _within(name, zones):
         return name
     if isinstance(zone_name, str) and zone_name:
         zone = norm_name(zone_name)
@@ -566,6 +625,12 @@ def _cloudflare_fqdn(name: Any, zone_name: Any, zones: set[str]) -> str | None:
             return name
         return f"{name}.{zone}"
     return name
+
+
+def _within(name: str, zones: set[str]) -> bool:
+    """`name` is one of `zones` or below one: a walk over its labels, not over every zone."""
+    labels = name.split(".")
+    return any(".".join(labels[i:]) in zones for i in range(len(labels)))
 
 
 def _record_from_fields(fields: dict[str, Any], fqdn: str) -> Rec | None:
@@ -641,10 +706,16 @@ def build_view(raws: list[RawResource]) -> StackView:
                 elif f.kind != "other":
                     view.problems.append(f"{f.label}: {f.problem}")
         if raw.rtype.startswith("isp:"):
-            for key in ("customerPools", "ownNetworks", "mailHosts"):
+            for key in EVIDENCE_KEYS:
                 value = raw.fields.get(key)
                 if isinstance(value, list):
                     view.evidence[key].extend(v for v in value if v is not UNKNOWN)
+        if raw.rtype in COMMAND_TYPES:
+            host = raw.fields.get("host")
+            texts = [t for t in (raw.fields.get("create"), raw.fields.get("update")) if isinstance(t, str)]
+            if any(raw.fields.get(k) is UNKNOWN for k in ("create", "update")):
+                view.unknowns.append(f"the command text of {raw.name}")
+            view.commands.append(CommandText(host if isinstance(host, str) else "", texts, raw.urn, raw.name))
     _add_zone_files(view)
     zone_names = set(view.zones)
     for raw in raws:
@@ -697,11 +768,13 @@ def _add_zone_files(view: StackView) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# One view per AnalyzeStack: each stack policy gets fresh resource objects from the SDK, so
-# the cache key is a digest of the raw facts (cheap) and the parsing (dear) happens once.
+# One view per AnalyzeStack. When the stack policies share their resource objects (see
+# packruntime.share_stack_resources) the same objects mean the same view, checked by identity;
+# fresh objects (the SDK's own AnalyzeStack, tests) are matched by a digest of the raw facts
+# (cheap), so the parsing (dear) happens once either way.
 
 _cache_lock = threading.Lock()
-_cache: tuple[str, StackView] | None = None
+_cache: tuple[str, StackView, tuple[Any, ...]] | None = None
 
 
 def _stable(value: Any) -> Any:
@@ -729,11 +802,17 @@ def _digest(raws: list[RawResource]) -> str:
 def view_of(resources: list[Any]) -> StackView:
     """The view of a stack (PolicyResource objects), reusing the last one for the same facts."""
     global _cache
+    with _cache_lock:
+        # The cache holds the objects it was built from, so an identical one cannot be a new object.
+        if _cache is not None and len(_cache[2]) == len(resources) and all(
+                a is b for a, b in zip(_cache[2], resources, strict=True)):
+            return _cache[1]
     raws = [raw_resource(r) for r in resources]
     key = _digest(raws)
     with _cache_lock:
         if _cache is not None and _cache[0] == key:
+            _cache = (key, _cache[1], tuple(resources))
             return _cache[1]
         view = build_view(raws)
-        _cache = (key, view)
+        _cache = (key, view, tuple(resources))
         return view

@@ -35,6 +35,7 @@ import queue
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -420,13 +421,33 @@ def _collect_credentials(value: Any, found: set[str], *, named_as_credential: bo
             _collect_credentials(item, found, named_as_credential=named_as_credential)
 
 
+def registration_secrets(registration: Registration) -> set[str]:
+    """The secret strings one registration carries (see secret_values), short ones included."""
+    found: set[str] = set()
+    _collect_secret_strings(registration.inputs, found)
+    _collect_secret_strings(registration.outputs, found)
+    return found
+
+
 class _Redactor:
+    """Replaces known secrets in text; more can be added while packs run (registrations still arrive)."""
+
     def __init__(self, secrets: Iterable[str]) -> None:
-        ordered = sorted(set(secrets), key=len, reverse=True)  # longest first: one secret may contain another
-        self._pattern = re.compile("|".join(re.escape(secret) for secret in ordered)) if ordered else None
+        self._secrets: set[str] = set()
+        self._pattern: re.Pattern | None = None
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        new = {s for s in secrets if isinstance(s, str) and len(s) >= _SHORTEST_REDACTED_SECRET} - self._secrets
+        if not new:
+            return
+        self._secrets |= new
+        ordered = sorted(self._secrets, key=len, reverse=True)  # longest first: one secret may contain another
+        self._pattern = re.compile("|".join(re.escape(secret) for secret in ordered))
 
     def __call__(self, text: str) -> str:
-        return self._pattern.sub(SECRET_PLACEHOLDER, text) if self._pattern and text else text
+        pattern = self._pattern
+        return pattern.sub(SECRET_PLACEHOLDER, text) if pattern and text else text
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -523,6 +544,15 @@ def pack_environment(
     return env
 
 
+# Linux's MAX_ARG_STRLEN: the longest single argument or NAME=value an exec accepts.
+_MAX_EXEC_STRING_BYTES = 32 * 4096
+
+
+def fits_in_environment(name: str, value: str) -> bool:
+    """Whether NAME=value can be passed to a new process (exec fails with E2BIG otherwise)."""
+    return len(name.encode()) + 1 + len(value.encode()) + 1 <= _MAX_EXEC_STRING_BYTES
+
+
 class _PackSession:
     """One running policy pack: its process, its gRPC stub and what it told us about itself."""
 
@@ -536,6 +566,7 @@ class _PackSession:
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         self._threads: list[threading.Thread] = []
         self.process: subprocess.Popen | None = None
+        self._config_file: str | None = None
         self.channel: grpc.Channel | None = None
         self.stub: analyzer_pb2_grpc.AnalyzerStub | None = None
         self.name = pack_dir.name
@@ -564,6 +595,9 @@ class _PackSession:
         python, venv_dir = pack_interpreter(self.project)
         env = pack_environment(dict(os.environ), venv_dir=venv_dir, **self._env_settings)
         command = [str(python), "-u", "-m", "pulumi.policy", _UNUSED_ENGINE_ADDRESS, str(self.directory)]
+        config_text = env.get("PULUMI_CONFIG", "")
+        if not fits_in_environment("PULUMI_CONFIG", config_text):
+            command = self._config_from_file(python, env.pop("PULUMI_CONFIG"))
         self.process = subprocess.Popen(
             command,
             cwd=self.directory,
@@ -590,6 +624,31 @@ class _PackSession:
         except grpc.FutureTimeoutError:
             raise self._error(f"did not accept a gRPC connection on port {int(line)}") from None
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+
+    def _config_from_file(self, python: Path, config_text: str) -> list[str]:
+        """The command that hands the pack a stack config too large for one environment variable.
+
+        Linux refuses to exec with a variable over 128 KiB (E2BIG), and the CLI fails here
+        (pulumi/pulumi#20402). The pack gets the same PULUMI_CONFIG all the same: a bootstrap sets
+        it from a private file, then runs `pulumi.policy` exactly as the command line would.
+        """
+        handle, path = tempfile.mkstemp(prefix="preflight-config-", suffix=".json")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(config_text)
+        self._config_file = path
+        print(
+            f"preflight: note: policy pack {self.directory}: the stack config is {len(config_text)} bytes, more than "
+            "one environment variable may hold, so the pack reads PULUMI_CONFIG from a file (the Pulumi CLI fails "
+            "to start a pack here: pulumi/pulumi#20402)",
+            file=sys.stderr,
+        )
+        bootstrap = (
+            "import os, runpy, sys; "
+            "os.environ['PULUMI_CONFIG'] = open(sys.argv[1], encoding='utf-8').read(); "
+            "sys.argv = ['pulumi.policy', *sys.argv[2:]]; "
+            "runpy.run_module('pulumi.policy', run_name='__main__', alter_sys=True)"
+        )
+        return [str(python), "-u", "-c", bootstrap, path, _UNUSED_ENGINE_ADDRESS, str(self.directory)]
 
     def _spawn_thread(self, target, *args) -> None:
         name = f"{target.__name__}:{self.directory.name}"
@@ -629,6 +688,10 @@ class _PackSession:
                 self.process.wait()
         for thread in self._threads:
             thread.join(timeout=PACK_STOP_GRACE_SECONDS)
+        if self._config_file is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._config_file)
+            self._config_file = None
         # A grandchild may hold the pipes open; closing one under a blocked reader would hang us.
         if self.process is not None and not any(thread.is_alive() for thread in self._threads):
             for stream in (self.process.stdout, self.process.stderr):
@@ -705,6 +768,11 @@ class _PackSession:
         if value not in _LEVEL_NAMES:
             raise self._error(f"sent the invalid enforcement level {value}")
         return _LEVEL_NAMES[value]
+
+    @property
+    def remediates(self) -> bool:
+        """Whether any policy is configured at "remediate" (only those run in the SDK's Remediate)."""
+        return any(entry.enforcement_level == "remediate" for entry in self.effective_config.values())
 
     def severity_of(self, policy: str) -> str:
         return self._severity_by_policy.get(policy, "")
@@ -930,37 +998,191 @@ def run_policy_packs(
     a policy's entry to the pack that has the policy. Raises PackError when a pack cannot start,
     fails a call or rejects its configuration; every pack started is stopped in all cases.
     """
-    redact = _Redactor(secret_values(config, secret_keys, registrations))
-    file_config = _read_config_file(pack_config_file) if pack_config_file is not None else None
-    env_settings = {
-        "project": project,
-        "stack": stack,
-        "organization": organization,
-        "config": dict(config),
-        "secret_keys": list(secret_keys),
-        "dry_run": dry_run,
-    }
-    stack_request = analyzer_pb2.AnalyzerStackConfigureRequest(
-        stack=stack,
-        project=project,
-        organization=organization,
-        dry_run=dry_run,
-        config=dict(config),
-        config_secret_keys=list(secret_keys),
-    )
-    builder = _ReportBuilder()
-    with contextlib.ExitStack() as running:
-        sessions = []
-        for pack_dir in pack_dirs:
-            session = running.enter_context(_PackSession(Path(pack_dir), env_settings=env_settings, redact=redact))
-            session.introduce(stack_request)
-            sessions.append(session)
-        for session, layer in zip(sessions, _config_per_pack(file_config, sessions), strict=True):
+    with PolicyRun(project=project, stack=stack, organization=organization, config=config,
+                   secret_keys=secret_keys, pack_dirs=pack_dirs, pack_config_file=pack_config_file,
+                   dry_run=dry_run) as policy_run:
+        for registration in registrations:
+            policy_run.submit(registration)
+        return policy_run.finish(registrations)
+
+
+@dataclass
+class _Outcome:
+    """What the packs answered for one registration, kept until the report is built in engine order."""
+
+    registration: Registration
+    remediated_inputs: dict[str, Any] | None
+    # ("remediate" | "analyze", session, response), in the order the calls were made
+    answers: list[tuple[str, Any, Any]]
+
+
+_END = object()
+
+
+class PolicyRun:
+    """Policy packs analysing a preview while its program still runs, as the engine does.
+
+    The engine loads the packs before the program starts and sends Remediate and Analyze for each
+    resource as it registers; only AnalyzeStack waits for the end. Here, too: `submit` queues each
+    registration (the runner calls it as it records them) and a worker thread starts the packs and
+    drives them, so the packs work on the other core while the program registers. `finish` builds
+    the report in the final registration order, exactly as analysing them one after the other
+    would, then sends AnalyzeStack. Errors of the worker surface in `finish`; `close` stops every
+    pack started, in all cases.
+    """
+
+    def __init__(
+        self,
+        *,
+        project: str,
+        stack: str,
+        organization: str,
+        config: dict[str, str],
+        secret_keys: list[str],
+        pack_dirs: list[Path],
+        pack_config_file: Path | None = None,
+        dry_run: bool = True,
+    ) -> None:
+        self._project = project
+        self._stack = stack
+        self._config = dict(config)
+        self._secret_keys = list(secret_keys)
+        self._pack_dirs = [Path(d) for d in pack_dirs]
+        self._pack_config_file = pack_config_file
+        # Config secrets are known now; a registration's secrets are added before it is sent.
+        self._redact = _Redactor(secret_values(config, secret_keys, []))
+        self._env_settings = {
+            "project": project,
+            "stack": stack,
+            "organization": organization,
+            "config": dict(config),
+            "secret_keys": list(secret_keys),
+            "dry_run": dry_run,
+        }
+        self._stack_request = analyzer_pb2.AnalyzerStackConfigureRequest(
+            stack=stack,
+            project=project,
+            organization=organization,
+            dry_run=dry_run,
+            config=dict(config),
+            config_secret_keys=list(secret_keys),
+        )
+        self._running = contextlib.ExitStack()
+        self._sessions: list[_PackSession] = []
+        self._packs: list[dict] = []
+        self._by_urn: dict[str, Registration] = {}
+        self._outcomes: dict[int, _Outcome] = {}
+        self._error: BaseException | None = None
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._worker = threading.Thread(target=self._work, name="preflight-policy-packs", daemon=True)
+        self._worker.start()
+
+    def __enter__(self) -> PolicyRun:
+        return self
+
+    def __exit__(self, *_exc_info: object) -> None:
+        self.close()
+
+    # -- the worker -----------------------------------------------------------------------------------
+
+    def submit(self, registration: Registration) -> None:
+        """Queue one registration for Remediate and Analyze (thread-safe, returns at once)."""
+        self._queue.put(registration)
+
+    def _work(self) -> None:
+        try:
+            self._open()
+        except BaseException as error:  # noqa: BLE001 - reported by finish()
+            self._error = error
+        while True:
+            registration = self._queue.get()
+            if registration is _END:
+                return
+            if self._error is not None:
+                continue  # keep draining, so the program never waits on us
+            try:
+                self._analyze(registration)
+            except BaseException as error:  # noqa: BLE001 - reported by finish()
+                self._error = error
+
+    def _open(self) -> None:
+        file_config = _read_config_file(self._pack_config_file) if self._pack_config_file is not None else None
+        for pack_dir in self._pack_dirs:
+            session = self._running.enter_context(
+                _PackSession(pack_dir, env_settings=self._env_settings, redact=self._redact))
+            session.introduce(self._stack_request)
+            self._sessions.append(session)
+        for session, layer in zip(self._sessions, _config_per_pack(file_config, self._sessions), strict=True):
             session.configure(layer)
-            builder.report.packs.append(session.summary())
-        _analyze_all(registrations, sessions, builder, redact, project=project, stack=stack)
-    # Leaving the ExitStack cancels and stops every pack started, also when a step above failed.
-    return builder.report
+            self._packs.append(session.summary())
+
+    def _analyze(self, registration: Registration) -> _Outcome:
+        """Remediate through every pack (its rewritten inputs feed what follows), then Analyze."""
+        self._redact.add(registration_secrets(registration))
+        self._by_urn.setdefault(registration.urn, registration)
+        answers: list[tuple[str, Any, Any]] = []
+        inputs = registration.inputs
+        for session in self._sessions:
+            inputs = _remediate(session, registration, inputs, self._by_urn, answers)
+        request = analyze_request(registration, inputs, self._by_urn) if self._sessions else None
+        for session in self._sessions:
+            answers.append(("analyze", session, session.call("Analyze", request)))
+        outcome = _Outcome(registration, inputs if inputs is not registration.inputs else None, answers)
+        self._outcomes[id(registration)] = outcome
+        return outcome
+
+    # -- the end --------------------------------------------------------------------------------------
+
+    def finish(self, registrations: list[Registration]) -> PolicyReport:
+        """Wait for the queued analyses, build the report in `registrations` order, run AnalyzeStack."""
+        self._stop_worker()
+        if self._error is not None:
+            raise self._error
+        self._redact.add(secret_values(self._config, self._secret_keys, registrations))
+        self._by_urn = {registration.urn: registration for registration in registrations}
+        builder = _ReportBuilder()
+        builder.report.packs.extend(self._packs)
+        remediated: dict[str, dict[str, Any]] = {}
+        for registration in registrations:
+            outcome = self._outcomes.get(id(registration))
+            if outcome is None or outcome.registration is not registration:
+                outcome = self._analyze(registration)  # never submitted: analysed now, in order
+            if outcome.remediated_inputs is not None:
+                remediated[registration.urn] = outcome.remediated_inputs
+            for kind, session, response in outcome.answers:
+                _record_answer(kind, session, response, registration, builder, self._redact)
+        self._analyze_stack(registrations, remediated, builder)
+        return builder.report
+
+    def _analyze_stack(self, registrations: list[Registration], remediated: dict[str, dict[str, Any]],
+                       builder: _ReportBuilder) -> None:
+        if not self._sessions:
+            return
+        resources = [
+            stack_resource(registration, _outputs_after_remediation(registration, remediated.get(registration.urn)),
+                           self._by_urn)
+            for registration in registrations
+        ]
+        request = analyzer_pb2.AnalyzeStackRequest(resources=resources)
+        fallback_urn = root_stack_urn(registrations, project=self._project, stack=self._stack)
+        for session in self._sessions:
+            response = session.call("AnalyzeStack", request, tolerate_unimplemented=True)
+            if response is None:
+                continue
+            for diagnostic in response.diagnostics:
+                urn = diagnostic.urn if diagnostic.urn in self._by_urn else fallback_urn
+                builder.add_violation(session.violation(diagnostic, urn))
+            builder.add_not_applicable(session.name, response.not_applicable, "", self._redact)
+
+    def _stop_worker(self) -> None:
+        if self._worker.is_alive():
+            self._queue.put(_END)
+            self._worker.join()
+
+    def close(self) -> None:
+        """Stop the worker and every pack started (cancel, then terminate)."""
+        self._stop_worker()
+        self._running.close()
 
 
 def _read_config_file(path: Path) -> dict[str, PolicyConfig]:
@@ -990,59 +1212,37 @@ def _config_per_pack(
     return layers
 
 
-def _analyze_all(
-    registrations: list[Registration],
-    sessions: list[_PackSession],
-    builder: _ReportBuilder,
-    redact: _Redactor,
-    *,
-    project: str,
-    stack: str,
-) -> None:
-    by_urn = {registration.urn: registration for registration in registrations}
-    remediated: dict[str, dict[str, Any]] = {}
-    for registration in registrations:
-        inputs = registration.inputs
-        for session in sessions:  # first pass: remediations, whose output every later pack sees
-            inputs = _remediate(session, registration, inputs, by_urn, builder, redact)
-        if inputs is not registration.inputs:
-            remediated[registration.urn] = inputs
-        for session in sessions:
-            response = session.call("Analyze", analyze_request(registration, inputs, by_urn))
-            for diagnostic in response.diagnostics:
-                # The engine shows a resource policy's violation on the analysed resource.
-                builder.add_violation(session.violation(diagnostic, registration.urn))
-            builder.add_not_applicable(session.name, response.not_applicable, registration.urn, redact)
-
-    resources = [
-        stack_resource(registration, _outputs_after_remediation(registration, remediated.get(registration.urn)), by_urn)
-        for registration in registrations
-    ]
-    fallback_urn = root_stack_urn(registrations, project=project, stack=stack)
-    for session in sessions:
-        response = session.call(
-            "AnalyzeStack", analyzer_pb2.AnalyzeStackRequest(resources=resources), tolerate_unimplemented=True
-        )
-        if response is None:
-            continue
-        for diagnostic in response.diagnostics:
-            urn = diagnostic.urn if diagnostic.urn in by_urn else fallback_urn
-            builder.add_violation(session.violation(diagnostic, urn))
-        builder.add_not_applicable(session.name, response.not_applicable, "", redact)
-
-
 def _remediate(
     session: _PackSession,
     registration: Registration,
     inputs: dict[str, Any],
     by_urn: dict[str, Registration],
-    builder: _ReportBuilder,
-    redact: _Redactor,
+    answers: list[tuple[str, Any, Any]],
 ) -> dict[str, Any]:
+    if not session.remediates:
+        # The SDK's Remediate runs only policies configured at "remediate"; with none it can only
+        # answer nothing, so the round trip (two per resource with Analyze) is saved.
+        return inputs
     request = analyze_request(registration, inputs, by_urn, for_remediate=True)
     response = session.call("Remediate", request, tolerate_unimplemented=True)
     if response is None:
         return inputs
+    answers.append(("remediate", session, response))
+    for remediation in response.remediations:
+        if not remediation.diagnostic and remediation.HasField("properties"):
+            inputs = json_format.MessageToDict(remediation.properties)
+    return inputs
+
+
+def _record_answer(kind: str, session: _PackSession, response: Any, registration: Registration,
+                   builder: _ReportBuilder, redact: _Redactor) -> None:
+    """One pack's answer to Remediate or Analyze, as violations, remediations and not-applicables."""
+    if kind == "analyze":
+        for diagnostic in response.diagnostics:
+            # The engine shows a resource policy's violation on the analysed resource.
+            builder.add_violation(session.violation(diagnostic, registration.urn))
+        builder.add_not_applicable(session.name, response.not_applicable, registration.urn, redact)
+        return
     for remediation in response.remediations:
         if remediation.diagnostic:  # the remediation could not run (e.g. an unknown value at preview)
             builder.add_violation(
@@ -1058,9 +1258,7 @@ def _remediate(
                 )
             )
         elif remediation.HasField("properties"):
-            inputs = json_format.MessageToDict(remediation.properties)
             builder.report.remediations.append(
                 Remediation(session.name, remediation.policyName, registration.urn, redact(remediation.description))
             )
     builder.add_not_applicable(session.name, response.not_applicable, registration.urn, redact)
-    return inputs

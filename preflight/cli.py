@@ -133,9 +133,23 @@ def preview(args: argparse.Namespace, argv: list[str]) -> int:
     if project_python is not None:
         return _run_in_project_python(project_python, argv)
 
+    # The packs start now and analyse each resource as the program registers it, as with the CLI.
+    policy_run = _start_policy_packs(stack_config, pack_dirs, pack_config) if pack_dirs else None
+    try:
+        return _preview_stack(stack_config, policy_run, invoke_results=invoke_results, json_path=json_path,
+                              sarif_path=sarif_path, junit_path=junit_path, build_dir=build_dir)
+    finally:
+        if policy_run is not None:
+            policy_run.close()
+
+
+def _preview_stack(stack_config: Any, policy_run: Any, *, invoke_results: dict[str, dict[str, Any]],
+                   json_path: Path | None, sarif_path: Path | None, junit_path: Path | None,
+                   build_dir: Path) -> int:
     placeholders = stack_config.secret_placeholders
     document_base = {"project": stack_config.project, "stack": stack_config.stack, "placeholders": placeholders}
-    run = _run(stack_config, placeholders, json_path, document_base, invoke_results)
+    run = _run(stack_config, placeholders, json_path, document_base, invoke_results,
+               on_registration=policy_run.submit if policy_run is not None else None)
     if run is None:
         return EXIT_ERROR
 
@@ -148,8 +162,8 @@ def preview(args: argparse.Namespace, argv: list[str]) -> int:
                                  warnings=stack_config.warnings, **document_base))
 
     report = None
-    if pack_dirs:
-        report, pack_error = _run_policy_packs(run, stack_config, pack_dirs, pack_config)
+    if policy_run is not None:
+        report, pack_error = _finish_policy_packs(policy_run, run)
         if report is None:
             _error(mask(pack_error, placeholders))
             _write_json(json_path, preview_document(run.registrations, host_files=host_files, error=pack_error,
@@ -163,8 +177,9 @@ def preview(args: argparse.Namespace, argv: list[str]) -> int:
         if junit_path is not None:
             reports.write_junit(report, junit_path, stack=stack_config.stack, registrations=run.registrations)
 
-    _write_json(json_path, preview_document(run.registrations, host_files=host_files, report=report,
-                                            **document_base))
+    if json_path is not None:
+        _write_json(json_path, preview_document(run.registrations, host_files=host_files, report=report,
+                                                **document_base))
     if report is not None and any(v.enforcement_level == "mandatory" for v in report.violations):
         return EXIT_MANDATORY
     return EXIT_OK
@@ -186,7 +201,8 @@ def _read_invoke_results(path: Path | None) -> dict[str, dict[str, Any]] | None:
 
 
 def _run(stack_config: Any, placeholders: list[str], json_path: Path | None,
-         document_base: dict[str, Any], invoke_results: dict[str, dict[str, Any]]) -> Any:
+         document_base: dict[str, Any], invoke_results: dict[str, dict[str, Any]],
+         on_registration: Any = None) -> Any:
     """Run the program with masked stdout/stderr; on failure report it (and the JSON) and return None."""
     from preflight.plan import mask, preview_document
     from preflight.runner import ProgramError, run_program
@@ -195,7 +211,7 @@ def _run(stack_config: Any, placeholders: list[str], json_path: Path | None,
     sys.stdout = _MaskingStream(real_stdout, placeholders)  # type: ignore[assignment]
     sys.stderr = _MaskingStream(real_stderr, placeholders)  # type: ignore[assignment]
     try:
-        return run_program(stack_config, invoke_results=invoke_results)
+        return run_program(stack_config, invoke_results=invoke_results, on_registration=on_registration)
     except ProgramError as failure:
         message = f"the Pulumi program failed: {failure}"
         if os.environ.get("PREFLIGHT_DEBUG") == "1" and failure.__cause__ is not None:
@@ -210,22 +226,27 @@ def _run(stack_config: Any, placeholders: list[str], json_path: Path | None,
         sys.stdout, sys.stderr = real_stdout, real_stderr
 
 
-def _run_policy_packs(run: Any, stack_config: Any, pack_dirs: list[Path],
-                      pack_config: Path | None) -> tuple[Any, str]:
+def _start_policy_packs(stack_config: Any, pack_dirs: list[Path], pack_config: Path | None) -> Any:
+    """The packs, starting in the background (their errors surface when the run finishes)."""
+    from preflight import analyzer
+
+    return analyzer.PolicyRun(
+        project=stack_config.project,
+        stack=stack_config.stack,
+        organization="organization",
+        config=stack_config.config,
+        secret_keys=stack_config.secret_keys,
+        pack_dirs=pack_dirs,
+        pack_config_file=pack_config,
+    )
+
+
+def _finish_policy_packs(policy_run: Any, run: Any) -> tuple[Any, str]:
     """(report, "") or (None, what went wrong with a pack)."""
     from preflight import analyzer
 
     try:
-        report = analyzer.run_policy_packs(
-            run.registrations,
-            project=stack_config.project,
-            stack=stack_config.stack,
-            organization="organization",
-            config=stack_config.config,
-            secret_keys=stack_config.secret_keys,
-            pack_dirs=pack_dirs,
-            pack_config_file=pack_config,
-        )
+        report = policy_run.finish(run.registrations)
     except analyzer.PackError as problem:
         return None, f"policy pack error: {problem}"
     return report, ""

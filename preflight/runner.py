@@ -21,6 +21,8 @@ What a real engine does at a first preview and is emulated here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import logging
 import os
@@ -29,6 +31,7 @@ import runpy
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,6 +183,8 @@ def _make_monitor_class() -> type:
             self.stack_transform_callbacks: list[Any] = []
             self.callback_stubs: dict[str, Any] = {}
             self.callback_channels: list[Any] = []
+            # Told of each registration as it is recorded (its inputs are final by then).
+            self.on_registration: Callable[[Registration], None] | None = None
 
         def make_urn(self, parent: str, type_: str, name: str) -> str:
             return engine_urn(self.stack, self.project, parent, type_, name)
@@ -223,6 +228,8 @@ def _make_monitor_class() -> type:
         def _record(self, registration: Registration) -> None:
             self.registrations.append(registration)
             self.by_urn[registration.urn] = registration
+            if self.on_registration is not None:
+                self.on_registration(registration)
 
         def _transform_options(self, request: Any) -> Any:
             """The TransformResourceOptions resmon builds from a registration request."""
@@ -455,9 +462,34 @@ def _language_host_environment(stack_config: StackConfig) -> None:
     os.environ["PULUMI_DRY_RUN"] = "true"
 
 
+@contextlib.contextmanager
+def cyclic_gc_paused():
+    """No cyclic garbage collection while the program runs; what it leaves is frozen afterwards.
+
+    The SDK keeps about 180 objects alive per registered resource (outputs, futures, tasks) until
+    the program ends, and CPython's collector traverses all of them again each time enough new ones
+    survive: two thirds of a preview's time (19 of 28 s for 4,000 resources). Reference counting
+    still frees everything outside a cycle; the few cycles a run leaves go with the process. Frozen,
+    the program's objects are not traversed again by collections in the steps that follow.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
 def run_program(stack_config: StackConfig, *, organization: str = "organization",
-                invoke_results: dict[str, dict[str, Any]] | None = None) -> PreviewRun:
-    """Run the program once, as `pulumi-language-python-exec` would at preview; raise ProgramError if it fails."""
+                invoke_results: dict[str, dict[str, Any]] | None = None,
+                on_registration: Callable[[Registration], None] | None = None) -> PreviewRun:
+    """Run the program once, as `pulumi-language-python-exec` would at preview; raise ProgramError if it fails.
+
+    `on_registration` is called with each registration as it is recorded (from the monitor's threads;
+    it must return quickly): policy packs analyse resources while the program still runs.
+    """
     # grpc's core logs connection chatter (GOAWAY at shutdown) at info level unless told otherwise.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     import pulumi.runtime
@@ -475,6 +507,7 @@ def run_program(stack_config: StackConfig, *, organization: str = "organization"
     mocks = PreviewMocks(invoke_results)
     monitor = _make_monitor_class()(mocks, project=stack_config.project, stack=stack_config.stack,
                                     config=stack_config.config, secret_keys=stack_config.secret_keys)
+    monitor.on_registration = on_registration
     engine = RecordingEngine()
     # This is set_mocks() without its eager root Stack: set_mocks registers the Stack and its (empty)
     # outputs at once, which would lose `pulumi.export`s. run_in_stack creates the Stack and registers
@@ -498,7 +531,8 @@ def run_program(stack_config: StackConfig, *, organization: str = "organization"
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     program = str(stack_config.program_path)
     try:
-        loop.run_until_complete(run_in_stack(lambda: runpy.run_path(program, run_name="__main__")))
+        with cyclic_gc_paused():
+            loop.run_until_complete(run_in_stack(lambda: runpy.run_path(program, run_name="__main__")))
     except SystemExit as exit_request:
         if exit_request.code not in (None, 0):
             raise ProgramError(describe_program_error(exit_request, program_dir), engine.messages) from exit_request

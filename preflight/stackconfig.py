@@ -43,7 +43,12 @@ class StackConfig:
         return _placeholders_in(self.config, self.secret_keys)
 
 
-class _Yaml12Loader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it: a large ISP's stack file (hundreds of zones) parses in a
+# tenth of the time; resolvers and constructors are the same Python classes either way.
+_SafeLoaderBase: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Yaml12Loader(_SafeLoaderBase):
     """YAML as Pulumi's Go parser reads it: `yes`/`no`/`on`/`off` and dates stay strings."""
 
 

@@ -202,3 +202,39 @@ def test_config_errors_exit_2_clearly_and_register_nothing(tmp_path, mutate, exp
     assert not (tmp_path / "build" / "dev" / "hosts").exists() or not any(
         (tmp_path / "build" / "dev" / "hosts").iterdir()
     )
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_backup_job_and_webmail_files_pass_their_real_checkers(previews, stack, tmp_path):
+    """Lessons 9 and 10: bash, systemd, PHP, sh and openssl on what the db and webmail hosts get."""
+    _, _, hosts = previews[stack]
+    domain = {"dev": "example.org", "prod": "example.net"}[stack]
+    db_host = {"dev": f"db.{domain}", "prod": f"db1.{domain}"}[stack]
+    script = _host_file(hosts, db_host, "/usr/local/sbin/isp-db-backup")
+    assert run_tool(require_tool("bash"), "-n", str(script)).returncode == 0
+    assert ("mysqldump --single-transaction" if stack == "dev" else "pg_dump --format=custom") in script.read_text()
+    # systemd-analyze verify wants ExecStart= installed: point it at the staged script.
+    units = tmp_path / "units"
+    units.mkdir()
+    installed = tmp_path / "isp-db-backup"
+    shutil.copy(script, installed)
+    installed.chmod(0o755)
+    for name in ("isp-db-backup.service", "isp-db-backup.timer"):
+        text = _host_file(hosts, db_host, f"/etc/systemd/system/{name}").read_text()
+        (units / name).write_text(text.replace("/usr/local/sbin/isp-db-backup", str(installed)))
+    result = run_tool(require_tool("systemd-analyze"), "verify", *(str(p) for p in sorted(units.iterdir())))
+    assert result.returncode == 0 and "isp-db-backup" not in result.stderr, result.stderr
+    webmail = f"www.{domain}"
+    roundcube = _host_file(hosts, webmail, "/etc/roundcube/config.inc.php")
+    assert run_tool(require_tool("php"), "-l", str(roundcube)).returncode == 0
+    assert f"'ssl://mail.{domain}:993'" in roundcube.read_text()
+    if stack == "prod":  # ACME HTTP-01 for exactly the webmail name
+        acme = _host_file(hosts, webmail, f"/usr/local/sbin/isp-acme-webmail.{domain}")
+        assert run_tool(require_tool("sh"), "-n", str(acme)).returncode == 0
+        assert f"-d 'webmail.{domain}'" in acme.read_text()
+    else:  # a provided certificate: openssl checks it as the host will, the key is never written
+        chain = _host_file(hosts, webmail, f"/etc/ssl/isp/webmail.{domain}/fullchain.pem")
+        result = run_tool(require_tool("openssl"), "x509", "-noout", "-checkhost", f"webmail.{domain}", "-in",
+                          str(chain))
+        assert result.stdout.strip() == f"Hostname webmail.{domain} does match certificate"
+        assert not list(hosts.rglob("privkey.pem"))

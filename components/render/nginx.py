@@ -25,9 +25,12 @@ def render_nginx_site(
     tls_cert_path: str,
     tls_key_path: str,
     upstream: str | None = None,
+    acme_webroot: str | None = None,
 ) -> str:
     """A site file for `/etc/nginx/sites-enabled/`: an HTTP server that only answers 301 to
     `https://<first name><uri>`, and an HTTPS server with `server_name` exactly the given FQDN(s).
+    With `acme_webroot`, plain HTTP also serves `/.well-known/acme-challenge/` from that
+    directory (ACME HTTP-01: certbot --webroot writes the token there); nothing else.
 
     Lesson 10: the certificate must cover these names (the policy pack checks the certificate);
     redirecting to the first configured name rather than to the client's `Host` keeps browsers
@@ -54,6 +57,16 @@ def render_nginx_site(
             raise quoting.RenderValueError("upstream", upstream, "a www site serves static files; no upstream")
         content = _static_locations()
     names_text = " ".join(names)
+    challenge = ""
+    if acme_webroot is not None:
+        webroot = quoting.absolute_path(acme_webroot, "acme_webroot")
+        challenge = f"""\
+    location ^~ /.well-known/acme-challenge/ {{
+        root {webroot};
+        default_type text/plain;
+        try_files $uri =404;
+    }}
+"""
 
     return f"""\
 # {role} site for {names_text}. Rendered by the ISP program; edits are overwritten.
@@ -63,7 +76,7 @@ server {{
     listen [::]:80;
     server_name {names_text};
     server_tokens off;
-    location / {{
+{challenge}    location / {{
         return 301 https://{names[0]}$request_uri;
     }}
 }}

@@ -8,14 +8,14 @@ import pulumi
 import pytest
 import yaml
 
-from components.config import parse_stack_config
+from components.config import WebmailCertificate, parse_stack_config
 from components.delivery import HostConnection
 from components.dns_data import pool_zone_file, reverse_zones
 from components.gateway import Gateway, GatewayArgs, NatMapping
 from components.mail_host import MailHost, MailHostArgs
 from components.name_server import NameServer, NameServerArgs
 from components.reverse_zone import HostPtr, ReverseZone, ReverseZoneArgs
-from components.web_host import WebHost, WebHostArgs
+from components.web_host import WebHost, WebHostArgs, WebmailSite
 
 TODAY = date(2026, 11, 24)
 
@@ -165,7 +165,13 @@ def test_web_host_sites(mocks):
             WebHostArgs(
                 connection=_connection("www.example.net"),
                 www_names=["www.example.net", "example.net"],
-                webmail_name="webmail.example.net",
+                webmail=WebmailSite(
+                    name="webmail.example.net",
+                    mail_host="mail.example.net",
+                    product_name="Webmail",
+                    certificate=WebmailCertificate(),
+                    acme_email="hostmaster@example.net",
+                ),
             ),
         )
 

@@ -11,19 +11,23 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import backup_rules
 import dns_rules
 import gateway_rules
 import hosting_rules
 import mail_rules
 import pytest
+import web_rules
 from google.protobuf import struct_pb2
 from pack_builders import ASSET, SECRET, SIG, UNKNOWN, urn
 from pulumi.runtime import proto
 from pulumi_policy import EnforcementLevel, Severity
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
-POLICIES = [*dns_rules.POLICIES, *hosting_rules.POLICIES, *mail_rules.POLICIES, *gateway_rules.POLICIES]
-MANDATORY = {"no-open-recursion", "dns-not-cohosted-with-web", "mail-host-fcrdns", "prod-zones-protected"}
+POLICIES = [*dns_rules.POLICIES, *hosting_rules.POLICIES, *mail_rules.POLICIES, *gateway_rules.POLICIES,
+            *backup_rules.POLICIES, *web_rules.POLICIES]
+MANDATORY = {"no-open-recursion", "dns-not-cohosted-with-web", "mail-host-fcrdns", "prod-zones-protected",
+             "webmail-certificate-matches"}
 
 
 def servicer() -> _PolicyAnalyzerServicer:
@@ -90,7 +94,7 @@ def diagnostics(response) -> list[tuple[str, str, int, int]]:
 
 def test_policy_metadata() -> None:
     names = [p.name for p in POLICIES]
-    assert len(names) == len(set(names)) == 12
+    assert len(names) == len(set(names)) == 14
     assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", n) for n in names)
     for policy in POLICIES:
         assert policy.description.endswith(".") and policy.description.count(". ") == 0, policy.name
@@ -105,6 +109,7 @@ def test_policy_metadata() -> None:
     assert defaults["daily-send-limit"] == {"dailyLimitCeiling": 250}
     assert defaults["message-size-limit"] == {"maxMessageSizeBytes": 50 * 1024 * 1024}
     assert defaults["spf-valid"] == {"lookupLimit": 10}
+    assert defaults["webmail-certificate-matches"] == {"webmailLabels": ["webmail"], "minimumDaysValid": 0}
 
 
 def test_analyzer_info_through_the_sdk() -> None:

@@ -19,7 +19,13 @@ import yaml
 from tests.conftest import REPO
 
 HANDMADE = Path(__file__).parent / "programs" / "handmade"
-MANDATORY = {"no-open-recursion", "dns-not-cohosted-with-web", "mail-host-fcrdns", "prod-zones-protected"}
+MANDATORY = {
+    "no-open-recursion",
+    "dns-not-cohosted-with-web",
+    "mail-host-fcrdns",
+    "prod-zones-protected",
+    "webmail-certificate-matches",
+}
 ADVISORY = {
     "smtp-banner-matches-ptr",
     "spf-valid",
@@ -29,6 +35,7 @@ ADVISORY = {
     "daily-send-limit",
     "message-size-limit",
     "maildir-not-mbox",
+    "one-dump-per-database",
 }
 
 

@@ -214,3 +214,30 @@ def test_refuses_injection_in_name_lists():
     ):
         with pytest.raises(ValueError, match="server_name"):
             render_nginx_site(**{**WWW, "server_name": hostile})
+
+
+def test_acme_http01_token_is_served_on_port_80_and_nothing_else(serve, tmp_path):
+    """HTTP-01: the CA fetches /.well-known/acme-challenge/<token> over plain HTTP; every
+    other plain-HTTP request is still only a redirect."""
+    acme = tmp_path / "acme"
+    (acme / ".well-known" / "acme-challenge").mkdir(parents=True)
+    (acme / ".well-known" / "acme-challenge" / "tok-123").write_text("tok-123.thumbprint")
+    (acme / "secret.txt").write_text("outside the challenge directory")
+    webroot = tmp_path / "roundcube"
+    webroot.mkdir()
+    requests = serve({**WEBMAIL, "root": str(webroot), "acme_webroot": str(acme)})
+    token, missing, outside, other = requests(
+        ("http", "webmail.example.net", "GET", "/.well-known/acme-challenge/tok-123"),
+        ("http", "webmail.example.net", "GET", "/.well-known/acme-challenge/nope"),
+        ("http", "webmail.example.net", "GET", "/secret.txt"),
+        ("http", "webmail.example.net", "GET", "/.well-known/other"),
+    )
+    assert token["status"] == 200 and token["body"] == "tok-123.thumbprint", token
+    assert missing["status"] == 404, missing
+    assert outside["status"] == 301 and "outside" not in outside["body"], outside
+    assert other["status"] == 301 and other["location"] == "https://webmail.example.net/.well-known/other", other
+
+
+def test_acme_webroot_is_validated():
+    assert_rejected(render_nginx_site, {**WEBMAIL, "acme_webroot": "/var/lib/isp-acme"}, "acme_webroot")
+    assert "location ^~ /.well-known/acme-challenge/" not in render_nginx_site(**WEBMAIL)

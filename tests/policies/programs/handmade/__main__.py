@@ -171,3 +171,108 @@ table ip nat {{
 }}
 """,
 )
+
+
+# Lesson 10: Roundcube on www.example.net, HTTPS only, its certificate provided (default) or from
+# ACME (`webmail-acme`); `webmail-acme-wrong-name` asks the CA for another name,
+# `webmail-plain-http` serves webmail on port 80 without redirecting.
+def self_signed(names):
+    """A certificate (and its key) made at run time: valid from an hour ago for 90 days."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=90))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        .sign(private, hashes.SHA256())
+    )
+    key_pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
+
+
+acme = bool({"webmail-acme", "webmail-acme-wrong-name"} & broken)
+if acme:
+    webmail_cert = "/etc/letsencrypt/live/webmail.example.net/fullchain.pem"
+    asked = "www.example.net" if "webmail-acme-wrong-name" in broken else "webmail.example.net"
+    command.remote.Command(
+        "certbot",
+        connection=conn("www.example.net"),
+        create=f"certbot certonly --non-interactive --agree-tos -m hostmaster@example.net --webroot "
+        f"-w /var/www/acme --cert-name webmail.example.net -d {asked}",
+    )
+else:
+    webmail_cert = "/etc/ssl/webmail/fullchain.pem"
+    names = ["www.example.net"] if "webmail-certificate-matches" in broken else ["webmail.example.net"]
+    chain, private_key = self_signed(names)
+    deliver("webmail-cert", "www.example.net", webmail_cert, chain)
+    command.remote.CopyToRemote(
+        "webmail-key",
+        connection=conn("www.example.net"),
+        source=pulumi.Output.secret(private_key).apply(pulumi.StringAsset),
+        remote_path="/etc/ssl/webmail/privkey.pem",
+    )
+port_80 = (
+    "\troot /usr/share/roundcube;\n"
+    if "webmail-plain-http" in broken
+    else "\tlocation /.well-known/acme-challenge/ { root /var/www/acme; }\n"
+    "\tlocation / { return 301 https://webmail.example.net$request_uri; }\n"
+)
+deliver(
+    "webmail-site",
+    "www.example.net",
+    "/etc/nginx/sites-available/webmail.example.net",
+    f"""server {{
+\tlisten 80;
+\tserver_name webmail.example.net;
+{port_80}}}
+server {{
+\tlisten 443 ssl;
+\tserver_name webmail.example.net;
+\tssl_certificate {webmail_cert};
+\tssl_certificate_key {webmail_cert.replace("fullchain", "privkey")};
+\troot /usr/share/roundcube;
+}}
+""",
+)
+
+# Lesson 9: PostgreSQL on db1, dumped per database every night by a cron job (`one-dump-per-database`
+# dumps everything with pg_dumpall instead; `no-db-backup` has no job at all).
+deliver("postgresql-conf", "db1.example.net", "/etc/postgresql/15/main/postgresql.conf", "listen_addresses = ''\n")
+if "one-dump-per-database" in broken:
+    deliver(
+        "backup-cron",
+        "db1.example.net",
+        "/etc/cron.d/backup-databases",
+        "30 2 * * * postgres pg_dumpall | gzip > /var/backups/all-$(date +\\%F).sql.gz\n",
+    )
+elif "no-db-backup" not in broken:
+    deliver(
+        "backup-script",
+        "db1.example.net",
+        "/usr/local/bin/backup-databases",
+        """#!/bin/sh
+set -u
+cd /var/backups/db || exit 1
+pg_dumpall --globals-only | gzip > globals.sql.gz
+psql -Atc "select datname from pg_database where datallowconn and not datistemplate" | while read -r db; do
+\tpg_dump -Fc -f "$db.dump" "$db" || echo "backup of $db failed" >&2
+done
+""",
+    )
+    deliver(
+        "backup-cron",
+        "db1.example.net",
+        "/etc/cron.d/backup-databases",
+        "30 2 * * * postgres /usr/local/bin/backup-databases\n",
+    )

@@ -1,0 +1,537 @@
+"""The conformance probes: each lesson proved (or disproved) by real traffic between namespaces.
+
+Every probe runs its observations inside the namespaces with `lab.agent` (dnspython, smtplib,
+pyspf), then judges them and keeps the evidence: the replies, codes, flags, banners and
+addresses it saw. A probe passes only on positive evidence; a timeout or an error fails it.
+The fault probe pushes a broken named.conf through the stack's own delivery.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import ipaddress
+import json
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lab.deploy import Plan, execute
+from lab.hosts import account_password, host_run
+from lab.settings import LabError
+from lab.system import BUILD_DIR, project_env, python_in, run, wait_for
+from lab.topology import LabHost, Topology
+
+MIB = 1024 * 1024
+REPORT_TXT = BUILD_DIR / "report.txt"
+REPORT_JSON = BUILD_DIR / "report.json"
+SINK_LOG = BUILD_DIR / "internet" / "sink.jsonl"
+
+
+@dataclass
+class ProbeResult:
+    name: str
+    lessons: str
+    claim: str
+    passed: bool
+    evidence: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class Lab:
+    """What the probes know about the running lab, and how they act inside it."""
+
+    def __init__(self, topology: Topology, plan: Plan):
+        self.topology = topology
+        self.plan = plan
+        self.cfg = topology.stack.cfg
+        self.settings = topology.stack.lab
+        self.domain = self.cfg.organization.domain
+        self.outside = self.settings.internet.domain
+        self.client = str(self.settings.internet.resolver_client)
+        self.sink = str(self.settings.internet.mail_sink)
+        self.customer = str(self.settings.customer.address)
+        self.account = self.settings.mail_account
+        self.mail = self._one("mail")
+        self.dns = self._one("dns")
+        self.mail_cfg = next(h for h in self.cfg.hosts if h.name == self.mail.name)
+        self.dns_cfg = next(h for h in self.cfg.hosts if h.name == self.dns.name)
+        self.mail_public = str(self.mail_cfg.public_address)
+        self.dns_public = str(self.dns_cfg.public_address)
+
+    def _one(self, role: str) -> LabHost:
+        hosts = self.topology.with_role(role)
+        if not hosts:
+            raise LabError(f"the lab stack has no {role} host")
+        return hosts[0]
+
+    def agent(self, where: str, action: str, **arguments: Any) -> dict[str, Any]:
+        """Run one agent action inside `where`'s namespace (the agent bounds its own waits)."""
+        namespace = self.topology.host(where).namespace
+        result = run(python_in(namespace, "lab.agent", action), input_text=json.dumps(arguments), timeout=120,
+                     env=project_env(), check=False)
+        try:
+            return json.loads(result.stdout)
+        except ValueError:
+            return {"error": f"agent failed: {(result.stderr or result.stdout).strip()[-300:]}"}
+
+    def root_file(self, host: LabHost, path: str) -> Path:
+        """Where `path` of a host lives on this machine (its overlay's upper layer; read only)."""
+        return Path(host.root) / path.lstrip("/")
+
+    def delivered(self, host: LabHost, path: str) -> str:
+        return self.plan.files_for(host.fqdn).get(path, "")
+
+
+def _dns_line(entry: dict[str, Any]) -> str:
+    if "error" in entry:
+        return f"{entry['name']} {entry['type']} -> {entry['error']}"
+    answer = "; ".join(entry.get("answer", [])) or "no answer"
+    return f"{entry['name']} {entry['type']} -> {entry['rcode']} (flags {' '.join(entry['flags'])}): {answer}"
+
+
+def _steps(session: dict[str, Any]) -> list[str]:
+    lines = [f"{s['step']}: {s['code']} {s['text']}" for s in session.get("steps", [])]
+    return lines + ([f"error: {session['error']}"] if "error" in session else [])
+
+
+def _code(session: dict[str, Any], prefix: str, nth: int = 0) -> int | None:
+    codes = [s["code"] for s in session.get("steps", []) if s["step"].startswith(prefix)]
+    return codes[nth] if len(codes) > nth else None
+
+
+# ---------------------------------------------------------------------------------------------
+# The probes
+
+
+def probe_recursion(lab: Lab) -> tuple[bool, list[str]]:
+    name = f"www.{lab.outside}"
+    outside = lab.agent("internet", "dns", server=lab.dns_public, queries=[[name, "A"]], source=lab.client)
+    customer = lab.agent("customer", "dns", server=lab.dns_public, queries=[[name, "A"]])
+    seen_out = (outside.get("results") or [{"name": name, "type": "A", "error": outside.get("error")}])[0]
+    seen_cust = (customer.get("results") or [{"name": name, "type": "A", "error": customer.get("error")}])[0]
+    refused = seen_out.get("rcode") == "REFUSED" and not seen_out.get("answer")
+    answered = seen_cust.get("rcode") == "NOERROR" and "ra" in seen_cust.get("flags", []) and any(
+        " A " in line for line in seen_cust.get("answer", []))
+    return refused and answered, [
+        f"from internet {lab.client} to ns1 {lab.dns_public}: {_dns_line(seen_out)}"
+        + ("" if refused else "  <- expected REFUSED"),
+        f"from customer {lab.customer} to ns1 {lab.dns_public}: {_dns_line(seen_cust)}"
+        + ("" if answered else "  <- expected a recursive answer"),
+    ]
+
+
+def our_zones(lab: Lab) -> list[str]:
+    from lab.internet import _our_zones
+
+    return _our_zones(lab.cfg)
+
+
+def probe_authoritative(lab: Lab) -> tuple[bool, list[str]]:
+    zones = our_zones(lab)
+    queries = [[zone, "SOA"] for zone in zones] + [[f"{lab.mail.name}.{lab.domain}", "A"]]
+    vantages = [
+        ("internet", lab.dns_public, lab.client),
+        ("customer", lab.dns_public, None),
+        (lab.mail.name, str(lab.dns_cfg.private_address), None),
+    ]
+    passed, evidence = True, []
+    for where, server, source in vantages:
+        seen = lab.agent(where, "dns", server=server, queries=queries, source=source)
+        results = seen.get("results", [])
+        good = [r for r in results if r.get("rcode") == "NOERROR" and "aa" in r.get("flags", []) and r.get("answer")]
+        ok = len(good) == len(queries)
+        passed &= ok
+        summary = ", ".join(f"{r['name']} {r['type']} {r.get('rcode', r.get('error'))}"
+                            f"{' aa' if 'aa' in r.get('flags', []) else ''}" for r in results) or seen.get("error")
+        evidence.append(f"from {where} to {server}: {summary}" + ("" if ok else "  <- expected NOERROR aa for all"))
+    return passed, evidence
+
+
+def probe_fcrdns(lab: Lab) -> tuple[bool, list[str]]:
+    owner = ipaddress.ip_address(lab.mail_public).reverse_pointer
+    fqdn = f"{lab.mail.fqdn}."
+    ptr = lab.agent("internet", "dns", server=lab.dns_public, queries=[[owner, "PTR"]], source=lab.client)
+    ptr_entry = (ptr.get("results") or [{"name": owner, "type": "PTR", "error": ptr.get("error")}])[0]
+    targets = [line.split()[-1] for line in ptr_entry.get("answer", []) if " PTR " in line]
+    forward = lab.agent("internet", "dns", server=lab.dns_public, queries=[[t, "A"] for t in targets] or [[fqdn, "A"]],
+                        source=lab.client)
+    forward_entries = forward.get("results", [])
+    addresses = [line.split()[-1] for e in forward_entries for line in e.get("answer", []) if " A " in line]
+    passed = targets == [fqdn] and lab.mail_public in addresses
+    return passed, [
+        f"PTR {_dns_line(ptr_entry)}" + ("" if targets == [fqdn] else f"  <- expected {fqdn}"),
+        *(f"A   {_dns_line(e)}" for e in forward_entries),
+        f"forward-confirmed: {fqdn} -> {lab.mail_public}" if passed else f"{lab.mail_public} not among {addresses}",
+    ]
+
+
+def probe_banner(lab: Lab) -> tuple[bool, list[str]]:
+    seen = lab.agent("internet", "tcp", host=lab.mail_public, port=25, source=lab.client)
+    banner = seen.get("banner", "")
+    words = banner.split()
+    named = words[1] if len(words) > 1 and words[0] == "220" else ""
+    owner = ipaddress.ip_address(lab.mail_public).reverse_pointer
+    ptr = lab.agent("internet", "dns", server=lab.dns_public, queries=[[owner, "PTR"]], source=lab.client)
+    ptr_names = [line.split()[-1].rstrip(".") for r in ptr.get("results", []) for line in r.get("answer", [])]
+    passed = bool(named) and named == lab.mail.fqdn and ptr_names == [named]
+    return passed, [
+        f"from internet {lab.client} to {lab.mail_public}:25: {seen.get('outcome')} {banner!r}",
+        f"banner names {named or '(nothing)'}; PTR of {lab.mail_public} names {', '.join(ptr_names) or '(nothing)'}",
+    ]
+
+
+def _reject_counter(lab: Lab) -> int | None:
+    gateway = lab.topology.with_role("gateway")[0]
+    listing = run(["ip", "netns", "exec", gateway.namespace, "nft", "list", "chain", "inet", "filter", "forward"],
+                  check=False).stdout
+    for line in listing.splitlines():
+        if "tcp dport 25" in line and "reject" in line and "customer_pools_v4" in line:
+            match = re.search(r"counter packets (\d+)", line)
+            return int(match.group(1)) if match else None
+    return None
+
+
+def probe_port25(lab: Lab) -> tuple[bool, list[str]]:
+    before = _reject_counter(lab)
+    control = lab.agent("internet", "tcp", host=lab.sink, port=25, source=lab.client)
+    blocked = lab.agent("customer", "tcp", host=lab.sink, port=25, timeout=4)
+    submission = lab.agent("customer", "tcp", host=lab.sink, port=587)
+    own = lab.agent("customer", "tcp", host=lab.mail_public, port=25)
+    after = _reject_counter(lab)
+    counted = before is not None and after is not None and after > before
+    checks = [
+        (control.get("outcome") == "connected", f"control: the sink {lab.sink}:25 answers inside the internet: "
+                                                f"{control.get('banner') or control.get('detail')}"),
+        (blocked.get("outcome") == "reset", f"customer {lab.customer} -> {lab.sink}:25: {blocked.get('outcome')} "
+                                            f"({blocked.get('detail', blocked.get('banner', ''))})"),
+        (counted, f"gateway's port-25 reject counter: {before} -> {after} packets"),
+        (submission.get("outcome") == "connected" and submission.get("banner", "").startswith("220"),
+         f"customer -> {lab.sink}:587: {submission.get('outcome')} {submission.get('banner', '')!r}"),
+        (own.get("outcome") == "connected" and lab.mail.fqdn in own.get("banner", ""),
+         f"customer -> our mail host {lab.mail_public}:25: {own.get('outcome')} {own.get('banner', '')!r}"),
+    ]
+    return all(ok for ok, _ in checks), [text + ("" if ok else "  <- unexpected") for ok, text in checks]
+
+
+def _sink_messages(token: str) -> list[dict[str, Any]]:
+    if not SINK_LOG.exists():
+        return []
+    found = []
+    for line in SINK_LOG.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("event") == "message" and any(token in r for r in record.get("rcpt_to", [])):
+            found.append(record)
+    return found
+
+
+def probe_nat(lab: Lab) -> tuple[bool, list[str]]:
+    token = secrets.token_hex(4)
+    recipient = f"nat-{token}@{lab.outside}"
+    message = f"From: {lab.account}@{lab.domain}\nTo: {recipient}\nSubject: 1:1 NAT probe {token}\n\nfrom the lab\n"
+    host_run(lab.mail, f"/usr/sbin/sendmail -f {lab.account}@{lab.domain} -- {recipient}", input_text=message)
+    wait_for(lambda: bool(_sink_messages(token)), timeout=30, interval=0.3)
+    records = _sink_messages(token)
+    inbound = lab.agent("internet", "tcp", host=lab.mail_public, port=25, source=lab.client)
+    evidence = [f"our mail host sent to {recipient} with its own Postfix (MX of {lab.outside} via ns1)"]
+    if not records:
+        return False, [*evidence, f"the sink at {lab.sink} saw no such message within 30 s  <- expected one"]
+    record = records[-1]
+    out_ok = record["peer"] == lab.mail_public and record["helo"].lower() == lab.mail.fqdn
+    in_ok = inbound.get("outcome") == "connected" and lab.mail.fqdn in inbound.get("banner", "")
+    evidence += [
+        f"outbound: the sink saw the connection from {record['peer']} (HELO {record['helo']}); the mail host's "
+        f"own address is {lab.mail_cfg.private_address}, its public one {lab.mail_public}"
+        + ("" if out_ok else "  <- expected the public address and the FQDN"),
+        f"inbound: internet {lab.client} -> {lab.mail_public}:25 is answered by {inbound.get('banner', '')!r}"
+        + ("" if in_ok else "  <- expected our mail host"),
+    ]
+    return out_ok and in_ok, evidence
+
+
+def probe_submission_auth(lab: Lab) -> tuple[bool, list[str]]:
+    relay_to = f"relay-test@{lab.outside}"
+    sender = f"{lab.account}@{lab.domain}"
+    submission = lab.agent("customer", "smtp", host=lab.mail_public, port=587, helo=f"client.{lab.outside}",
+                           starttls=True, messages=[{"from": sender, "to": [relay_to]}])
+    port25 = lab.agent("internet", "smtp", host=lab.mail_public, port=25, helo=f"client.{lab.outside}",
+                       source=lab.client, messages=[{"from": f"someone@{lab.outside}", "to": [relay_to]}])
+    rcpt_587 = _code(submission, "rcpt to")
+    rcpt_25 = _code(port25, "rcpt to")
+    refused = rcpt_587 is not None and rcpt_587 >= 500 and rcpt_25 is not None and rcpt_25 >= 500
+    auth_only_after_tls = submission.get("auth_offered_before_tls") is False and submission.get("auth_offered")
+    evidence = [f"customer -> {lab.mail_public}:587 without AUTH (AUTH offered before STARTTLS: "
+                f"{submission.get('auth_offered_before_tls')}, after: {submission.get('auth_offered')})"]
+    evidence += [f"  {line}" for line in _steps(submission)]
+    evidence += [f"internet {lab.client} -> {lab.mail_public}:25 without AUTH"]
+    evidence += [f"  {line}" for line in _steps(port25)]
+    return bool(refused and auth_only_after_tls), evidence
+
+
+def probe_size_limit(lab: Lab) -> tuple[bool, list[str]]:
+    limit = lab.cfg.mail.message_size_limit_mb * MIB
+    main_cf = lab.root_file(lab.mail, "/etc/postfix/main.cf").read_text()
+    configured = re.search(r"^message_size_limit\s*=\s*(\d+)", main_cf, re.M)
+    token = secrets.token_hex(4)
+    session = lab.agent("internet", "smtp", host=lab.mail_public, port=25, helo=f"sender.{lab.outside}",
+                        source=lab.client, messages=[
+                            {"from": f"sender@{lab.outside}", "to": [f"{lab.account}@{lab.domain}"],
+                             "subject": f"size probe small {token}", "size": 10_000},
+                            {"from": f"sender@{lab.outside}", "to": [f"{lab.account}@{lab.domain}"],
+                             "subject": f"size probe big {token}", "size": limit + 100_000},
+                        ])
+    small, big = _code(session, "end of data", 0), _code(session, "end of data", 1)
+    passed = small == 250 and big == 552
+    return passed, [
+        f"installed main.cf: message_size_limit = {configured.group(1) if configured else '(missing)'} "
+        f"(stack: {lab.cfg.mail.message_size_limit_mb} MiB)",
+        f"a 10000-byte message -> {small}; a {limit + 100_000}-byte message -> {big}"
+        + ("" if passed else "  <- expected 250, then 552"),
+        *(f"  {line}" for line in _steps(session) if line.startswith(("end of data", "data", "error"))),
+    ]
+
+
+def _reset_daily_count(lab: Lab) -> str:
+    """Start the probe from a clean count for its own account (a lab may run many times a day)."""
+    conf = lab.delivered(lab.mail, "/etc/policyd-rate-limit.yaml")
+    match = re.search(r'^\s*database:\s*"([^"]+)"', conf, re.M)
+    if not match:
+        raise LabError("the delivered policyd-rate-limit.yaml names no sqlite database")
+    database = match.group(1)
+    script = ("python3 -c \"import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+              "c.execute('DELETE FROM mail_count WHERE id = ?', (sys.argv[2],)); c.commit()\" "
+              f"{database} {lab.account}")
+    host_run(lab.mail, script)
+    return database
+
+
+def probe_daily_limit(lab: Lab) -> tuple[bool, list[str]]:
+    limit = lab.cfg.mail.daily_limit_per_account
+    database = _reset_daily_count(lab)
+    token = secrets.token_hex(4)
+    me = f"{lab.account}@{lab.domain}"
+    messages = [{"from": me, "to": [me], "subject": f"daily limit {n}/{limit + 1} {token}"}
+                for n in range(1, limit + 2)]
+    session = lab.agent("customer", "smtp", host=lab.mail_public, port=587, helo=f"client.{lab.outside}",
+                        starttls=True, user=lab.account, password_file=str(account_password(lab.account)),
+                        messages=messages, timeout=60)
+    auth = _code(session, "auth as")
+    rcpts = [s for s in session.get("steps", []) if s["step"].startswith("rcpt to")]
+    accepted = [s for s in session.get("steps", []) if s["step"] == "end of data" and s["code"] == 250]
+    last = rcpts[-1] if len(rcpts) == limit + 1 else None
+    refused = last is not None and 400 <= last["code"] < 500 and "limit" in last["text"].lower()
+    passed = auth == 235 and len(accepted) == limit and refused
+    return passed, [
+        f"daily limit in the stack: {limit} recipients per SASL account; count for {lab.account} reset in {database}",
+        f"customer -> {lab.mail_public}:587, STARTTLS, AUTH as {lab.account} -> {auth}",
+        f"messages 1..{limit}: {len(accepted)} accepted (250)",
+        f"message {limit + 1}: " + (f"RCPT -> {last['code']} {last['text']}" if last else "(not attempted)")
+        + ("" if refused else "  <- expected a 4xx refusal naming the limit"),
+    ]
+
+
+def probe_maildir(lab: Lab) -> tuple[bool, list[str]]:
+    token = secrets.token_hex(4)
+    message = {"from": f"sender@{lab.outside}", "to": [f"{lab.account}@{lab.domain}"],
+               "subject": f"maildir probe {token}", "size": 500}
+    session = lab.agent("internet", "smtp", host=lab.mail_public, port=25, helo=f"sender.{lab.outside}",
+                        source=lab.client, messages=[message])
+    maildir = lab.root_file(lab.mail, f"/home/{lab.account}/Maildir")
+
+    def delivered() -> list[Path]:
+        return [p for p in (maildir / "new").glob("*") if token in p.read_text(errors="replace")]
+
+    wait_for(lambda: bool(delivered()), timeout=20, interval=0.3)
+    files = delivered()
+    mbox = lab.root_file(lab.mail, f"/var/mail/{lab.account}")
+    received = ""
+    if files:
+        text = files[0].read_text(errors="replace")
+        received = " ".join(next((m.group(0) for m in re.finditer(r"^Received: .*(?:\n\s+.*)*", text, re.M)),
+                                 "").split())
+    passed = _code(session, "end of data") == 250 and bool(files) and not mbox.exists()
+    return passed, [
+        f"internet {lab.client} -> {lab.mail_public}:25 to {lab.account}@{lab.domain}: {_code(session, 'end of data')}",
+        f"delivered to {files[0].relative_to(lab.topology.host(lab.mail.name).root)} (Maildir/new/, in the "
+        f"mail host's root)" if files else "no file in Maildir/new within 20 s  <- expected one",
+        f"{received[:200]}" if received else "(no Received header)",
+        f"no mbox at /var/mail/{lab.account}" if not mbox.exists() else f"an mbox exists at /var/mail/{lab.account}",
+    ]
+
+
+def probe_spf(lab: Lab) -> tuple[bool, list[str]]:
+    verdict = lab.agent("internet", "spf", ip=lab.mail_public, sender=f"postmaster@{lab.domain}",
+                        helo=lab.mail.fqdn, nameserver=lab.dns_public)
+    passed = verdict.get("result") == "pass"
+    return passed, [
+        f"TXT {lab.domain} (from ns1 {lab.dns_public}): {'; '.join(verdict.get('txt', [])) or verdict.get('error')}",
+        f"pyspf check2(i={lab.mail_public}, s=postmaster@{lab.domain}, h={lab.mail.fqdn}) -> "
+        f"{verdict.get('result')} ({verdict.get('explanation', '')})",
+    ]
+
+
+def _daemons(host: LabHost) -> set[str]:
+    names = set()
+    for pid in run(["ip", "netns", "pids", host.namespace], check=False).stdout.split():
+        with contextlib.suppress(OSError):
+            names.add(Path(f"/proc/{pid}/comm").read_text().strip())
+    return names
+
+
+def probe_dns_not_www(lab: Lab) -> tuple[bool, list[str]]:
+    www_name, ns_name = f"www.{lab.domain}", lab.dns.fqdn
+    seen = lab.agent("internet", "dns", server=lab.dns_public, source=lab.client,
+                     queries=[[www_name, "A"], [ns_name, "A"], [lab.domain, "NS"]])
+    results = seen.get("results", [])
+
+    def addresses(name: str) -> set[str]:
+        return {line.split()[-1] for r in results for line in r.get("answer", []) if line.startswith(name + ".")
+                and " A " in line}
+
+    www_addresses, ns_addresses = addresses(www_name), addresses(ns_name)
+    web_hosts = lab.topology.with_role("web") + lab.topology.with_role("webmail")
+    evidence = [_dns_line(r) for r in results]
+    ok = bool(www_addresses) and bool(ns_addresses) and not (www_addresses & ns_addresses)
+    for host in {h.name: h for h in web_hosts}.values():
+        daemons = _daemons(host)
+        clean = "named" not in daemons and "nginx" in daemons
+        ok &= clean
+        evidence.append(f"{host.name} ({host.namespace}) runs {', '.join(sorted(d for d in daemons if d != 'sleep'))}"
+                        + ("" if clean else "  <- a web host must run nginx and no named"))
+    for host in lab.topology.with_role("dns"):
+        daemons = _daemons(host)
+        clean = "named" in daemons and "nginx" not in daemons
+        ok &= clean
+        evidence.append(f"{host.name} ({host.namespace}) runs {', '.join(sorted(d for d in daemons if d != 'sleep'))}"
+                        + ("" if clean else "  <- a name server must run named and no nginx"))
+    http = lab.agent("internet", "tcp", host=sorted(www_addresses)[0] if www_addresses else lab.dns_public, port=80,
+                     source=lab.client, read_banner=False, timeout=3)
+    no_dns_on_www = lab.agent("internet", "dns", server=sorted(www_addresses)[0] if www_addresses else lab.dns_public,
+                              queries=[[lab.domain, "SOA"]], source=lab.client, timeout=1.5, tries=1)
+    www_dns = (no_dns_on_www.get("results") or [{}])[0]
+    ok &= http.get("outcome") == "connected" and "rcode" not in www_dns
+    evidence += [f"www {sorted(www_addresses)} port 80: {http.get('outcome')}; port 53: "
+                 f"{www_dns.get('rcode') or www_dns.get('error')}",
+                 f"{www_name} -> {sorted(www_addresses)}, {ns_name} -> {sorted(ns_addresses)}: "
+                 + ("different hosts" if ok else "NOT proven different")]
+    return ok, evidence
+
+
+BROKEN_LINE = "this is not a named.conf statement;\n"
+
+
+def probe_fault(lab: Lab) -> tuple[bool, list[str]]:
+    """A broken named.conf through the stack's own delivery: refused, reported, old config still serving."""
+    component = f"{lab.dns.name}-bind"
+    steps = lab.plan.steps_under(component)
+    target = next((s for s in steps if dict(s.environment).get("ISP_STAGED_PATH", "").endswith("/named.conf")), None)
+    if target is None:
+        raise LabError(f"{component} delivers no named.conf")
+    installed = lab.root_file(lab.dns, "/etc/bind/named.conf")
+    before_hash = hashlib.sha256(installed.read_bytes()).hexdigest()
+    question = [[lab.domain, "SOA"]]
+    before = lab.agent(lab.mail.name, "dns", server=str(lab.dns_cfg.private_address), queries=question)
+    broken = [dataclasses.replace(s, stdin=s.stdin + BROKEN_LINE) if s is target else s for s in steps]
+    log: list[str] = []
+    outcome = execute(broken, echo=log.append)
+    after_hash = hashlib.sha256(installed.read_bytes()).hexdigest()
+    after = lab.agent(lab.mail.name, "dns", server=str(lab.dns_cfg.private_address), queries=question)
+    running = host_run(lab.dns, "rndc status >/dev/null", check=False).returncode == 0
+    # Put the good staged copy back (as the next deployment would), keeping the lab as it was.
+    restored = execute(steps, echo=lambda _: None)
+    host_run(lab.dns, "rndc nta -force -lifetime 1w . >/dev/null", check=False)
+    failed = outcome.failed
+    refused = failed is not None and failed.name == f"{component}-install" and "validation failed" in failed.stderr
+    b = (before.get("results") or [{}])[0]
+    a = (after.get("results") or [{}])[0]
+    same_answer = b.get("rcode") == "NOERROR" and a.get("answer") == b.get("answer") and "aa" in a.get("flags", [])
+    output = f"{failed.stdout}\n{failed.stderr}" if failed else ""
+    checker = next((line for line in output.splitlines() if re.search(r"named\.conf:\d+:", line)), "")
+    passed = refused and after_hash == before_hash and same_answer and running and restored.ok
+    return passed, [
+        f"pushed {component} ({len(steps)} commands) with a named.conf ending in {BROKEN_LINE.strip()!r}",
+        f"deploy reported: {outcome.failure_message() or 'success'}" + ("" if refused else "  <- expected a refusal"),
+        f"named-checkconf said: {checker.strip()[:160]}" if checker else "(no checker output)",
+        f"installed /etc/bind/named.conf sha256 {before_hash[:16]} before, {after_hash[:16]} after"
+        + ("" if after_hash == before_hash else "  <- it changed"),
+        f"ns1 before: {_dns_line(b) if b else before.get('error')}",
+        f"ns1 after:  {_dns_line(a) if a else after.get('error')}" + ("" if same_answer else "  <- expected the same"),
+        f"named still running (rndc status): {running}; good staged copy restored: {restored.ok}",
+    ]
+
+
+PROBES: list[tuple[str, str, str, Callable[[Lab], tuple[bool, list[str]]]]] = [
+    ("recursion", "3", "outside names REFUSED to the world, answered for our customers", probe_recursion),
+    ("authoritative", "3", "authoritative answers for our zones from anywhere", probe_authoritative),
+    ("fcrdns", "5", "PTR of the mail host's public address names its FQDN, whose A is that address", probe_fcrdns),
+    ("smtp-banner", "5", "the SMTP banner seen from the internet names that FQDN", probe_banner),
+    ("port25-egress", "1, 4", "customers cannot reach TCP/25 outside, but reach 587 and our own mail host's 25",
+     probe_port25),
+    ("nat-1to1", "7", "the mail host's outbound mail arrives from the public address it receives on", probe_nat),
+    ("submission-auth", "4", "submission without AUTH cannot relay", probe_submission_auth),
+    ("size-limit", "11", "a message over the size limit is refused", probe_size_limit),
+    ("daily-limit", "2", "the per-account daily limit refuses message N+1", probe_daily_limit),
+    ("maildir", "12", "a delivered message lands in a Maildir", probe_maildir),
+    ("spf", "6", "SPF of our domain passes for the mail host's public address (pyspf)", probe_spf),
+    ("dns-not-www", "8", "www and ns1 are different hosts", probe_dns_not_www),
+    ("fault", "delivery", "a broken named.conf is refused by validation; ns1 keeps answering", probe_fault),
+]
+
+
+def run_probe(lab: Lab, name: str) -> ProbeResult:
+    for probe_name, lessons, claim, function in PROBES:
+        if probe_name == name:
+            started = time.monotonic()
+            try:
+                passed, evidence = function(lab)
+            except (LabError, OSError, KeyError, ValueError) as error:
+                passed, evidence = False, [f"the probe could not run: {error}"]
+            return ProbeResult(name, lessons, claim, passed, evidence, time.monotonic() - started)
+    raise LabError(f"no probe named {name!r}; probes: {', '.join(p[0] for p in PROBES)}")
+
+
+def render_report(results: list[ProbeResult], *, stack: str, timing: dict[str, float | None]) -> str:
+    lines = [f"ISP lab: stack {stack}, {datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')}", ""]
+    for result in results:
+        lessons = f"lesson {result.lessons}" if result.lessons[0].isdigit() else result.lessons
+        lines.append(f"{'PASS' if result.passed else 'FAIL'}  {result.name:<16} {lessons:<13} {result.claim}")
+        lines += [f"      {line}" for line in result.evidence]
+        lines.append("")
+    passed = sum(r.passed for r in results)
+    parts = [f"{label} {value:.1f} s" for label, value in timing.items() if value is not None]
+    lines.append(f"{passed}/{len(results)} probes passed. " + ", ".join(parts) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def run_probes(topology: Topology, plan: Plan, only: list[str], *, started: float,
+               bring_up_seconds: float | None) -> int:
+    lab = Lab(topology, plan)
+    names = only or [p[0] for p in PROBES]
+    probes_started = time.monotonic()
+    results = []
+    for name in names:
+        result = run_probe(lab, name)
+        print(f"{'PASS' if result.passed else 'FAIL'}  {name} ({result.seconds:.1f} s)", flush=True)
+        results.append(result)
+    timing = {"bring-up": bring_up_seconds, "probes": time.monotonic() - probes_started,
+              "total": time.monotonic() - started if bring_up_seconds is not None else None}
+    text = render_report(results, stack=topology.stack.name, timing=timing)
+    REPORT_TXT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT_TXT.write_text(text)
+    REPORT_JSON.write_text(json.dumps({
+        "stack": topology.stack.name,
+        "passed": all(r.passed for r in results),
+        "timing": timing,
+        "probes": [dataclasses.asdict(r) for r in results],
+    }, indent=2) + "\n")
+    print()
+    print(text, end="")
+    print(f"report: {REPORT_TXT.relative_to(BUILD_DIR.parent.parent)} (and report.json); "
+          f"inventory: build/lab/inventory.json")
+    return 0 if all(r.passed for r in results) else 1

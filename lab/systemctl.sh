@@ -1,0 +1,97 @@
+#!/bin/sh
+# `systemctl` for a lab host, installed by the lab as /usr/local/sbin/systemctl inside the host
+# only (the host's /usr/local is an overlay of its own). The lab's namespaces have no systemd, so
+# this starts, stops and reloads the few daemons a lab host runs, as their Debian units would.
+# Daemons run in the foreground under `setsid`, their output in /var/log/isp-lab/<unit>.log, their
+# pid in /run/isp-lab/<unit>.pid; Postfix manages its own master, as `postfix start` does.
+set -eu
+log_dir=/var/log/isp-lab
+run_dir=/run/isp-lab
+mkdir -p "$log_dir" "$run_dir"
+
+die() { echo "systemctl (lab): $*" >&2; exit 1; }
+
+pid_of() { cat "$run_dir/$1.pid" 2>/dev/null; }
+
+alive() {
+  case $1 in
+    postfix) postfix status >/dev/null 2>&1 ;;
+    *) pid=$(pid_of "$1") && kill -0 "$pid" 2>/dev/null ;;
+  esac
+}
+
+launch() {  # unit, argv...
+  unit=$1; shift
+  # As systemd would: default signal dispositions (a background job of sh ignores SIGINT).
+  env --default-signal setsid "$@" </dev/null >>"$log_dir/$unit.log" 2>&1 &
+  echo $! >"$run_dir/$unit.pid"
+  sleep 0.2
+  alive "$unit" || die "$unit exited at once; see $log_dir/$unit.log"
+}
+
+wait_gone() {  # unit, pid
+  i=0
+  while kill -0 "$2" 2>/dev/null; do
+    i=$((i + 1)); [ $i -le 50 ] || die "$1 (pid $2) did not stop within 5 s"
+    sleep 0.1
+  done
+}
+
+start() {
+  alive "$1" && return 0
+  case $1 in
+    named)
+      install -d -o bind -g bind -m 0775 /run/named
+      # -4: the lab has no IPv6; -g: foreground, log to stderr (there is no syslog here).
+      launch named named -4 -u bind -g ;;
+    postfix)
+      # Debian's unit prepares the chroot (resolv.conf, services, ...) the same way.
+      /usr/lib/postfix/configure-instance.sh - </dev/null >>"$log_dir/postfix.log" 2>&1
+      postfix start </dev/null >>"$log_dir/postfix.log" 2>&1 ;;
+    dovecot) launch dovecot dovecot -F ;;
+    nginx) launch nginx nginx -g 'daemon off;' ;;
+    policyd-rate-limit) launch policyd-rate-limit policyd-rate-limit ;;
+    *) die "unit $1 is not one the lab runs" ;;
+  esac
+}
+
+stop() {
+  alive "$1" || return 0
+  case $1 in
+    postfix) postfix stop </dev/null >>"$log_dir/postfix.log" 2>&1; return 0 ;;
+    policyd-rate-limit) signal=INT ;;  # its unit's KillSignal
+    nginx) signal=QUIT ;;
+    *) signal=TERM ;;
+  esac
+  pid=$(pid_of "$1")
+  kill -s "$signal" "$pid" 2>/dev/null || true
+  wait_gone "$1" "$pid"
+}
+
+reload() {
+  alive "$1" || die "$1 is not running"
+  case $1 in
+    named) rndc reload >/dev/null ;;
+    postfix) postfix reload </dev/null >>"$log_dir/postfix.log" 2>&1 ;;
+    dovecot) doveadm reload ;;
+    nginx) nginx -t -q && kill -s HUP "$(pid_of nginx)" ;;
+    *) stop "$1"; start "$1" ;;
+  esac
+}
+
+[ $# -ge 2 ] || die "usage: systemctl start|stop|restart|reload|is-active UNIT..."
+verb=$1; shift
+status=0
+for unit in "$@"; do
+  unit=${unit%.service}
+  case $verb in
+    start) start "$unit" ;;
+    stop) stop "$unit" ;;
+    restart) stop "$unit"; start "$unit" ;;
+    reload) reload "$unit" ;;
+    reload-or-restart) if alive "$unit"; then reload "$unit"; else start "$unit"; fi ;;
+    is-active) if alive "$unit"; then echo active; else echo inactive; status=3; fi ;;
+    *) die "verb $verb is not one the lab supports" ;;
+  esac
+done
+exit $status

@@ -5,15 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PACK_VENV := policies/.venv
 STACK ?= dev
-# The daemons whose own checkers prove what we render (named-checkconf, nft, postconf, ...).
-DEBIAN_PACKAGES := bind9 bind9-dnsutils nftables postfix dovecot-core nginx policyd-rate-limit iproute2 \
-	postgresql php-cli \
-	dovecot-imapd openssl
-# What the lab needs beyond the checkers: Dovecot's IMAP server (our dovecot.conf serves IMAP)
-# and openssl (the lab's stand-in certificates).
-LAB_PACKAGES := dovecot-imapd openssl
+# The daemons whose own checkers prove what we render (named-checkconf, nft, postconf, ...),
+# PostgreSQL and PHP for the backup and Roundcube checks, and what the lab runs beyond them:
+# Dovecot's IMAP server (our dovecot.conf serves IMAP) and openssl (stand-in certificates).
+DEBIAN_PACKAGES := bind9 bind9-dnsutils nftables postfix dovecot-core dovecot-imapd nginx \
+	policyd-rate-limit iproute2 postgresql php-cli openssl
 
-.PHONY: preview test lint deps venv pack-venv clean lab lab-down
+.PHONY: preview test lint deps debian-packages venv pack-venv clean lab lab-down
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
@@ -29,12 +27,16 @@ $(PACK_VENV)/.installed: policies/requirements.txt
 	touch $@
 
 deps:
-	@missing=""; for c in named-checkconf nft postconf doveconf nginx policyd-rate-limit ip pg_ctlcluster php; do \
+	@missing=""; for c in named-checkconf nft postconf doveconf nginx policyd-rate-limit ip pg_ctlcluster php openssl; do \
 	  command -v $$c >/dev/null 2>&1 || [ -x /usr/sbin/$$c ] || missing=1; done; \
+	[ -x /usr/lib/dovecot/imap ] || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEBIAN_PACKAGES); \
 	fi
+
+debian-packages:
+	@echo $(DEBIAN_PACKAGES)
 
 preview: venv pack-venv
 	$(PY) -m preflight preview --stack $(STACK) --policy-pack policies
@@ -51,8 +53,6 @@ clean:
 # The lab (root): the lab stack in network namespaces on this machine, proven by the probes;
 # it stays up until `make lab-down`. Running it again converges.
 lab: deps venv
-	@if [ ! -x /usr/lib/dovecot/imap ] || ! command -v openssl >/dev/null; then \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(LAB_PACKAGES); fi
 	$(PY) -m lab up
 
 lab-down: venv

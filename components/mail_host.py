@@ -117,7 +117,11 @@ class MailHost(pulumi.ComponentResource):
                     ManagedFile(f"{POSTFIX_DIR}/master.cf", master_cf, role="master.cf"),
                 ],
                 checks=[["postfix", "-c", staged_dir, "check"]],
-                reload=[["postfix", "reload"]],
+                # A restart, not a reload: inet_protocols and new listeners only take effect on a
+                # restart, and a reload that changes them lets the master die a second after it
+                # reported success (found by the lab). `postfix status` after a pause catches a
+                # master that did not stay up, so the rollback puts the previous files back.
+                reload=[["systemctl", "restart", "postfix"], ["sh", "-c", "sleep 2; postfix status"]],
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ratelimit, dovecot]),
         )

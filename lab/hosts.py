@@ -161,11 +161,6 @@ def provision_script(topology: Topology, host: LabHost, plan: Plan) -> str:
         account = lab.mail_account
         lines += [
             f"printf '%s\\n' {host.fqdn} > /etc/mailname",
-            # Known issue, found by the lab: a `postfix reload` that also changes inet_protocols
-            # (Debian's stock "all" -> our "ipv4") while adding inet services makes Postfix's master
-            # exit a second later, after the reload reported success. The lab installs its mail host
-            # IPv4-only, so the first delivery's reload keeps the protocols it started with.
-            "grep -q 'Rendered by the ISP program' /etc/postfix/main.cf || postconf -e inet_protocols=ipv4",
             f"id {account} >/dev/null 2>&1 || useradd --create-home --shell /usr/sbin/nologin {account}",
             # Debian's dovecot-core makes this certificate when it is installed; its stock config needs it.
             _certificate_script([("/etc/dovecot/private/dovecot.pem", "/etc/dovecot/private/dovecot.key")]),

@@ -566,6 +566,7 @@ class _PackSession:
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         self._threads: list[threading.Thread] = []
         self.process: subprocess.Popen | None = None
+        self.port = 0
         self._config_file: str | None = None
         self.channel: grpc.Channel | None = None
         self.stub: analyzer_pb2_grpc.AnalyzerStub | None = None
@@ -618,7 +619,8 @@ class _PackSession:
         if not line.strip().isdigit():
             shown = self._redact(line.strip())[:200]
             raise self._error(f"printed {shown!r} where its gRPC port was expected (first stdout line)")
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{int(line)}", options=_GRPC_OPTIONS)
+        self.port = int(line)
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}", options=_GRPC_OPTIONS)
         try:
             grpc.channel_ready_future(self.channel).result(timeout=PACK_START_TIMEOUT_SECONDS)
         except grpc.FutureTimeoutError:
@@ -1019,6 +1021,78 @@ class _Outcome:
 _END = object()
 
 
+class _AnalyzeRelay:
+    """One pack's Analyze calls, made in order by a relay process (see preflight.relay)."""
+
+    def __init__(self, session: _PackSession) -> None:
+        from preflight import relay
+
+        self._relay = relay
+        self.session = session
+        self.sent = 0
+        self.answers: list[tuple[int, bytes]] = []
+        self._buffer = bytearray()
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_CONFIG")}
+        preflight_root = str(Path(__file__).resolve().parent.parent)
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [preflight_root, environment.get("PYTHONPATH")]))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "preflight.relay", f"127.0.0.1:{session.port}"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment,
+        )
+        self._threads = [threading.Thread(target=self._read_answers, daemon=True),
+                         threading.Thread(target=self._read_stderr, daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def _read_answers(self) -> None:
+        # Large reads: one wake-up of this thread takes every answer that arrived meanwhile.
+        while chunk := self.process.stdout.read1(1 << 20):
+            self._buffer += chunk
+            self.answers.extend(self._relay.split_answers(self._buffer))
+
+    def _read_stderr(self) -> None:
+        for raw in iter(self.process.stderr.readline, b""):
+            self._stderr_tail.append(raw.decode("utf-8", "replace").rstrip())
+
+    def send(self, requests: list[bytes]) -> None:
+        """Queue requests with the relay, one pipe write for the batch."""
+        try:
+            self.process.stdin.write(b"".join(self._relay.request_frame(r) for r in requests))
+            self.process.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # the relay stopped: collect() says why
+        self.sent += len(requests)
+
+    def collect(self) -> list[Any]:
+        """Every answer, in order, once the relay has made all its calls; PackError if one failed."""
+        with contextlib.suppress(BrokenPipeError, ValueError, OSError):
+            self.process.stdin.write(self._relay.request_frame(b""))
+            self.process.stdin.close()
+        self.process.wait()
+        for thread in self._threads:
+            thread.join()
+        responses = []
+        for status, payload in self.answers:
+            if status != self._relay.OK:
+                code, _, details = payload.decode("utf-8", "replace").partition("\t")
+                raise self.session._error(f"failed in Analyze: {code}: {details}")
+            responses.append(analyzer_pb2.AnalyzeResponse.FromString(payload))
+        if len(responses) != self.sent:
+            tail = " | ".join(self._stderr_tail) or "no stderr"
+            raise self.session._error(f"answered {len(responses)} of {self.sent} Analyze calls through preflight's "
+                                      f"relay, which exited with code {self.process.returncode} ({tail})")
+        return responses
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.close()
+
+
 class PolicyRun:
     """Policy packs analysing a preview while its program still runs, as the engine does.
 
@@ -1072,6 +1146,8 @@ class PolicyRun:
         self._packs: list[dict] = []
         self._by_urn: dict[str, Registration] = {}
         self._outcomes: dict[int, _Outcome] = {}
+        self._relays: list[_AnalyzeRelay] = []
+        self._relayed: list[_Outcome] = []  # in the order their requests went to the relays
         self._error: BaseException | None = None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._worker = threading.Thread(target=self._work, name="preflight-policy-packs", daemon=True)
@@ -1095,15 +1171,23 @@ class PolicyRun:
         except BaseException as error:  # noqa: BLE001 - reported by finish()
             self._error = error
         while True:
-            registration = self._queue.get()
-            if registration is _END:
+            batch = [self._queue.get()]
+            with contextlib.suppress(queue.Empty):
+                while batch[-1] is not _END:
+                    batch.append(self._queue.get_nowait())
+            ended = batch[-1] is _END
+            registrations = batch[:-1] if ended else batch
+            if self._error is None:
+                try:
+                    if self._relays:
+                        self._relay(registrations)
+                    else:
+                        for registration in registrations:
+                            self._analyze(registration)
+                except BaseException as error:  # noqa: BLE001 - reported by finish()
+                    self._error = error
+            if ended:
                 return
-            if self._error is not None:
-                continue  # keep draining, so the program never waits on us
-            try:
-                self._analyze(registration)
-            except BaseException as error:  # noqa: BLE001 - reported by finish()
-                self._error = error
 
     def _open(self) -> None:
         file_config = _read_config_file(self._pack_config_file) if self._pack_config_file is not None else None
@@ -1115,6 +1199,22 @@ class PolicyRun:
         for session, layer in zip(self._sessions, _config_per_pack(file_config, self._sessions), strict=True):
             session.configure(layer)
             self._packs.append(session.summary())
+        if self._sessions and not any(session.remediates for session in self._sessions):
+            # Without remediations each resource is one Analyze per pack, which relays make in order.
+            self._relays = [_AnalyzeRelay(session) for session in self._sessions]
+
+    def _relay(self, registrations: list[Registration]) -> None:
+        """Send a batch of registrations' Analyze requests through the relays (answers come at finish)."""
+        requests = []
+        for registration in registrations:
+            self._redact.add(registration_secrets(registration))
+            self._by_urn.setdefault(registration.urn, registration)
+            requests.append(analyze_request(registration, registration.inputs, self._by_urn).SerializeToString())
+            outcome = _Outcome(registration, None, [])
+            self._outcomes[id(registration)] = outcome
+            self._relayed.append(outcome)
+        for relay in self._relays:
+            relay.send(requests)
 
     def _analyze(self, registration: Registration) -> _Outcome:
         """Remediate through every pack (its rewritten inputs feed what follows), then Analyze."""
@@ -1138,6 +1238,14 @@ class PolicyRun:
         self._stop_worker()
         if self._error is not None:
             raise self._error
+        relays, self._relays = self._relays, []
+        try:
+            for relay in relays:
+                for outcome, response in zip(self._relayed, relay.collect(), strict=True):
+                    outcome.answers.append(("analyze", relay.session, response))
+        finally:
+            for relay in relays:
+                relay.stop()
         self._redact.add(secret_values(self._config, self._secret_keys, registrations))
         self._by_urn = {registration.urn: registration for registration in registrations}
         builder = _ReportBuilder()
@@ -1180,8 +1288,10 @@ class PolicyRun:
             self._worker.join()
 
     def close(self) -> None:
-        """Stop the worker and every pack started (cancel, then terminate)."""
+        """Stop the worker, the relays and every pack started (cancel, then terminate)."""
         self._stop_worker()
+        for relay in self._relays:
+            relay.stop()
         self._running.close()
 
 

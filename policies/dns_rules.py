@@ -177,7 +177,7 @@ def zone_protection(raw: stackview.RawResource, config: Mapping[str, Any]) -> It
     if not is_prod:
         yield NotApplicable(f"stack '{stack}' does not match the production pattern {pattern!r}")
         return
-    if raw.rtype in stackview.COPY_TYPES:
+    if raw.rtype in stackview.FILE_TYPES:
         # The name servers' zone data is the other half of a zone: losing it loses every PTR.
         path = raw.fields.get("remotePath")
         if not isinstance(path, str) or stackview.classify(path) != "zone":
@@ -200,7 +200,7 @@ POLICIES = [
     resource_policy(
         name="no-open-recursion",
         description="BIND must answer recursive queries only for our own address blocks, never for any address.",
-        resource_types=set(stackview.COPY_TYPES),
+        resource_types=set(stackview.FILE_TYPES),
         rule=open_recursion,
         enforcement=EnforcementLevel.MANDATORY,
         severity=Severity.HIGH,
@@ -231,7 +231,7 @@ POLICIES = [
     resource_policy(
         name="prod-zones-protected",
         description="Zones and zone files in a production stack carry protect so no update can delete them.",
-        resource_types=set(stackview.ZONE_TYPES) | set(stackview.COPY_TYPES),
+        resource_types=set(stackview.ZONE_TYPES) | set(stackview.FILE_TYPES),
         rule=zone_protection,
         enforcement=EnforcementLevel.MANDATORY,
         severity=Severity.HIGH,

@@ -67,6 +67,10 @@ RECORD_TYPES = {"cloudflare:index/dnsRecord:DnsRecord", "cloudflare:index/record
 ZONE_TYPES = {"cloudflare:index/zone:Zone"}
 COPY_TYPES = {"command:remote:CopyToRemote", "command:remote:CopyFile"}
 COMMAND_TYPES = {"command:remote:Command", "command:local:Command"}
+# A local.Command that writes its stdin to a staged file (our lab's delivery, and the common
+# `cat > "$PATH"` idiom) delivers a file: its environment names the host and the path.
+LOCAL_FILE_ENV = ("ISP_HOST", "ISP_STAGED_PATH")
+FILE_TYPES = COPY_TYPES | {"command:local:Command"}
 # What our components tell the pack (their props and outputs); no lesson rests on it alone.
 EVIDENCE_KEYS = ("customerPools", "ownNetworks", "mailHosts", "databaseHosts")
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -140,6 +144,12 @@ def raw_resource(resource: Any) -> RawResource:
         fields["host"] = UNKNOWN if connection is UNKNOWN else read(connection, "host")
         for key in ("create", "update"):
             fields[key] = read(props, key)
+        if rtype == "command:local:Command":
+            environment = read(props, "environment")
+            if isinstance(environment, Mapping) and all(key in environment for key in LOCAL_FILE_ENV):
+                fields["host"] = read(environment, "ISP_HOST")
+                fields["remotePath"] = read(environment, "ISP_STAGED_PATH")
+                fields["stdin"] = read(props, "stdin")
     elif rtype.startswith("isp:"):
         for key in EVIDENCE_KEYS:
             fields[key] = _plain(read(props, key))
@@ -401,8 +411,8 @@ def _archive_members(data: bytes, remote_path: str) -> list[tuple[str, str | Non
 
 
 def files_of(raw: RawResource) -> list[HostFile]:
-    """The files one CopyToRemote/CopyFile delivers (empty for other resources)."""
-    if raw.rtype not in COPY_TYPES:
+    """The files one CopyToRemote/CopyFile (or a file-writing local.Command) delivers."""
+    if raw.rtype not in COPY_TYPES and "stdin" not in raw.fields:
         return []
     host = raw.fields.get("host")
     host_text = "" if host in (None, UNKNOWN) or not isinstance(host, str) else host
@@ -413,6 +423,11 @@ def files_of(raw: RawResource) -> list[HostFile]:
     if raw.rtype == "command:remote:CopyFile":
         local = raw.fields.get("localPath")
         delivered = _path_files(local, remote) if isinstance(local, str) else [(remote, None, "localPath unknown")]
+    elif "stdin" in raw.fields:
+        stdin = raw.fields["stdin"]
+        known = isinstance(stdin, str)
+        problem = None if known else ("stdin is unknown during preview" if stdin is UNKNOWN else "stdin is not text")
+        delivered = [(remote, stdin if known else None, problem)]
     else:
         delivered = asset_files(raw.fields.get("source"), remote)
     return [HostFile(host_text, path, classify(path), text, raw.urn, problem) for path, text, problem in delivered]

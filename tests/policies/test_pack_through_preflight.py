@@ -96,15 +96,15 @@ def test_handmade_stack_breaking_one_lesson_is_caught(tmp_path, policy):
     assert all(v["urn"].startswith("urn:pulumi:prod::handmade::") for v in found)
 
 
-def _prod_copy(tmp_path: Path, mutate) -> Path:
+def _prod_copy(tmp_path: Path, mutate, stack: str = "prod") -> Path:
     project = tmp_path / "project"
-    project.mkdir()
+    project.mkdir(parents=True)
     for name in ("__main__.py", "Pulumi.yaml"):
         shutil.copy(REPO / name, project)
     shutil.copytree(REPO / "components", project / "components", ignore=shutil.ignore_patterns("__pycache__"))
-    document = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())
+    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
     mutate(document["config"])
-    (project / "Pulumi.prod.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     return project
 
 
@@ -171,3 +171,17 @@ def test_secrets_never_surface_in_any_output(tmp_path):
     for text in [output, json.dumps(document), sarif.read_text(), junit.read_text(),
                  *(p.read_text(errors="replace") for p in written)]:
         assert secret not in text
+
+
+def test_lab_stack_local_delivery_is_judged_too(tmp_path):
+    """The lab delivers with local.Commands, not CopyToRemote: its named.conf is judged all the same."""
+    code, document, output = preflight(_prod_copy(tmp_path, lambda c: None, "lab"), "lab", tmp_path)
+    assert code == 0, output
+    judged = [n for n in document["notApplicable"] if n["policy"] == "no-open-recursion"]
+    opened = _prod_copy(tmp_path / "opened", lambda c: c.setdefault("isp:dns", {}).update(recursionClients=["any"]),
+                        "lab")
+    code, document, output = preflight(opened, "lab", tmp_path / "opened")
+    assert code == 1, output
+    found = _violations(document, "no-open-recursion")
+    assert found and all("command:local:Command::" in v["urn"] for v in found), [v["urn"] for v in found]
+    assert judged  # the other local commands were looked at and found not to carry a named.conf

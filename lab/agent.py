@@ -1,4 +1,5 @@
-"""What a probe does from inside a namespace: DNS queries, TCP connects, SMTP sessions, an SPF check.
+"""What a probe does from inside a namespace: DNS queries, TCP connects, SMTP sessions, an SPF check,
+TLS handshakes verified against the lab CA (Python's ssl and `openssl s_client`), a plain HTTP GET.
 
 The lab runs `ip netns exec <namespace> python -m lab.agent <action>` with the action's
 arguments as JSON on stdin and reads one JSON result from stdout. An agent only observes and
@@ -10,10 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
+import re
 import smtplib
 import socket
 import ssl
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -169,7 +173,79 @@ def spf(ip: str, sender: str, helo: str, nameserver: str) -> dict[str, Any]:
     return {"result": result, "explanation": explanation, "txt": record}
 
 
-ACTIONS = {"dns": dns_queries, "tcp": tcp, "smtp": smtp, "spf": spf}
+def _certificate_facts(der: bytes) -> dict[str, Any]:
+    from cryptography import x509
+
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.DNSName)
+    except x509.ExtensionNotFound:
+        names = []
+    return {"sha256": hashlib.sha256(der).hexdigest(), "subject": cert.subject.rfc4514_string(),
+            "issuer": cert.issuer.rfc4514_string(), "san": names,
+            "not_after": cert.not_valid_after_utc.isoformat()}
+
+
+def tls(host: str, port: int, server_name: str, cafile: str, source: str | None = None,
+        timeout: float = 5.0) -> dict[str, Any]:
+    """A TLS handshake as a browser does it: only `cafile` trusted, the certificate must name `server_name`."""
+    context = ssl.create_default_context(cafile=cafile)  # CERT_REQUIRED, check_hostname, only this CA
+    try:
+        with socket.create_connection((host, port), timeout=timeout,
+                                      source_address=(source, 0) if source else None) as raw, \
+                context.wrap_socket(raw, server_hostname=server_name) as wrapped:
+            return {"outcome": "verified", "version": wrapped.version(), "cipher": wrapped.cipher()[0],
+                    "certificate": _certificate_facts(wrapped.getpeercert(binary_form=True))}
+    except ssl.SSLCertVerificationError as error:
+        return {"outcome": "rejected", "detail": f"{error.verify_message} ({error.reason})"}
+    except (OSError, ssl.SSLError) as error:
+        return {"outcome": "error", "detail": f"{type(error).__name__}: {error}"}
+
+
+def openssl_verify(host: str, port: int, server_name: str, verify_name: str, cafile: str,
+                   timeout: float = 8.0) -> dict[str, Any]:
+    """`openssl s_client`: the handshake with SNI `server_name`, the certificate it got checked against
+    `verify_name` (and the lab CA); the same certificate can so be judged against another name."""
+    argv = ["openssl", "s_client", "-connect", f"{host}:{port}", "-servername", server_name,
+            "-verify_hostname", verify_name, "-CAfile", cafile, "-showcerts"]
+    try:
+        done = subprocess.run(argv, input="", capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"outcome": "error", "detail": f"openssl s_client did not finish within {timeout:g} s"}
+    code = re.search(r"Verify return code: (\d+) \((.*)\)", done.stdout)
+    pem = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", done.stdout, re.S)
+    result: dict[str, Any] = {"verify_code": int(code.group(1)) if code else None,
+                              "verify_message": code.group(2) if code else (done.stderr.strip()[-200:] or "none")}
+    if pem:
+        result["certificate"] = _certificate_facts(ssl.PEM_cert_to_DER_cert(pem.group(0)))
+    return result
+
+
+def http(host: str, port: int, host_header: str, path: str = "/", source: str | None = None,
+         timeout: float = 5.0) -> dict[str, Any]:
+    """One plain HTTP/1.1 GET: the status line and the Location header, nothing followed."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout,
+                                      source_address=(source, 0) if source else None) as sock:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host_header}\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while b"\r\n\r\n" not in data and len(data) < 65536:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError as error:
+        return {"outcome": "error", "detail": f"{type(error).__name__}: {error}"}
+    head = data.split(b"\r\n\r\n", 1)[0].decode(errors="replace").split("\r\n")
+    status = head[0].split()
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head[1:])}
+    return {"outcome": "answered", "status_line": head[0], "status": int(status[1]) if len(status) > 1 else None,
+            "location": headers.get("location")}
+
+
+ACTIONS = {"dns": dns_queries, "tcp": tcp, "smtp": smtp, "spf": spf, "tls": tls, "openssl_verify": openssl_verify,
+           "http": http}
 
 
 def main(argv: list[str]) -> int:

@@ -28,7 +28,7 @@ from lab.system import BUILD_DIR, project_env, python_in, require_root_and_tools
 from lab.topology import Topology, build_topology
 
 TOOLS = ("ip", "nsenter", "nft", "named", "rndc", "postfix", "dovecot", "doveadm", "nginx", "policyd-rate-limit",
-         "openssl", "useradd", "chpasswd")
+         "openssl", "useradd", "chpasswd", "pg_dump", "pg_restore", "psql", "setpriv", "systemd-analyze")
 INVENTORY = BUILD_DIR / "inventory.json"
 SINK_LOG = BUILD_DIR / "internet" / "sink.jsonl"
 
@@ -110,6 +110,9 @@ def after_delivery(topology: Topology) -> None:
             lab_hosts.wait_for_socket(host, "/var/spool/postfix/ratelimit/policy")
         if {"web", "webmail"} & set(host.roles):
             lab_hosts.wait_until_listening(host, 80)
+            lab_hosts.wait_until_listening(host, 443)
+        if "db" in host.roles:
+            lab_hosts.wait_for_socket(host, "/run/postgresql/.s.PGSQL.5432")
 
 
 def take_down(stack: str) -> list[str]:
@@ -224,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "up":
             command.add_argument("--no-probes", action="store_true", help="bring up and deliver only")
         if name == "shell":
-            command.add_argument("host", help="a host of the stack: gw, ns1, mail, www")
+            command.add_argument("host", help="a host of the stack: gw, ns1, mail, www, webmail, db")
             command.add_argument("argv", nargs=argparse.REMAINDER, help="the command (default: a login shell)")
     return parser
 

@@ -212,9 +212,12 @@ def render_plan(stack: str, overrides: Sequence[str] = (), out: Path | None = No
     """Run the stack's program (in its own process: the Pulumi runtime is one program per process)."""
     out = out or project_dir / "build" / stack / "plan.json"
     out.parent.mkdir(parents=True, exist_ok=True)
+    own_overrides, secret_files = lab_inputs(stack, overrides, project_dir)
     argv = [sys.executable, "-m", "lab.deploy", "--stack", stack, "--out", str(out)]
-    for pair in overrides:
+    for pair in [*own_overrides, *overrides]:  # the caller's --set last: it may replace the lab's own
         argv += ["--set", pair]
+    for key, path in secret_files.items():
+        argv += ["--secret-file", f"{key}={path}"]  # the path, never the secret, is in the argv
     result = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=project_dir,
                             env={**os.environ, **project_env()})
     if result.returncode != 0:
@@ -222,6 +225,18 @@ def render_plan(stack: str, overrides: Sequence[str] = (), out: Path | None = No
         raise LabError("the stack's program failed: " + " | ".join(detail))
     document = json.loads(out.read_text())
     return plan_from_registrations(document["stack"], document["registrations"])
+
+
+def lab_inputs(stack: str, overrides: Sequence[str] = (),
+               project_dir: Path = PROJECT_DIR) -> tuple[list[str], dict[str, Path]]:
+    """What the lab hands the program besides its stack file: a provided webmail certificate
+    issued by the lab's CA (`--set`) and its key (a secret file), as a user would configure them."""
+    cfg = load_lab(stack, parse_overrides(overrides), project_dir).cfg
+    if not cfg.hosts_with("webmail") or cfg.webmail.certificate.source != "provided":
+        return [], {}
+    from lab.pki import ensure_webmail_pki
+
+    return ensure_webmail_pki(cfg.webmail_fqdn).overrides()
 
 
 def execute(steps: Iterable[Step], *, cwd: Path = PROJECT_DIR, timeout: float = STEP_TIMEOUT,
@@ -260,18 +275,28 @@ def _main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stack", default="lab")
     parser.add_argument("--out", required=True)
     parser.add_argument("--set", action="append", default=[], dest="overrides")
+    parser.add_argument("--secret-file", action="append", default=[], dest="secret_files", metavar="NS:KEY=PATH",
+                        help="a secret config value read from PATH (as `pulumi config set --secret KEY < PATH`)")
     args = parser.parse_args(argv)
     from preflight.runner import ProgramError, run_program
 
     out = Path(args.out).resolve()
     try:
-        stack = load_lab(args.stack, parse_overrides(args.overrides))
+        secrets = {}
+        for pair in args.secret_files:
+            key, _, path = pair.partition("=")
+            secrets[key] = Path(path).read_text()
+        stack = load_lab(args.stack, parse_overrides(args.overrides), secrets=secrets)
         run = run_program(stack.program)
-    except (LabError, ProgramError) as error:
+    except (LabError, ProgramError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     registrations = [dataclasses.asdict(r) for r in run.registrations]
-    out.write_text(json.dumps({"stack": run.stack, "registrations": registrations}, indent=1) + "\n")
+    # The plan holds the secret inputs the commands need (the provider gets them too): owner-only.
+    out.unlink(missing_ok=True)
+    descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(json.dumps({"stack": run.stack, "registrations": registrations}, indent=1) + "\n")
     return 0
 
 

@@ -166,6 +166,11 @@ def provision_script(topology: Topology, host: LabHost, plan: Plan) -> str:
             _certificate_script([("/etc/dovecot/private/dovecot.pem", "/etc/dovecot/private/dovecot.key")]),
             "newaliases",
         ]
+    if "db" in host.roles:
+        # What installing Debian's postgresql does: a cluster named main (the machine's own, seen
+        # through the overlay, when it has one), owned by postgres; the lab's systemctl starts it.
+        lines.append("ls /etc/postgresql/*/main/postgresql.conf >/dev/null 2>&1 || "
+                     "pg_createcluster \"$(ls /usr/lib/postgresql | sort -V | tail -n 1)\" main >/dev/null")
     lines.append(_certificate_script(certificates(plan, host)))
     for web_root in web_roots(plan, host):
         lines.append(f"mkdir -p {web_root} && [ -s {web_root}/index.html ] || "

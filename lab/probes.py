@@ -466,6 +466,132 @@ def probe_fault(lab: Lab) -> tuple[bool, list[str]]:
     ]
 
 
+def probe_webmail_tls(lab: Lab) -> tuple[bool, list[str]]:
+    """From the internet, trusting only the lab CA: the webmail certificate verifies for its name only."""
+    from lab.pki import SECRETS_DIR
+
+    webmail = lab._one("webmail")
+    public = str(next(h for h in lab.cfg.hosts if h.name == webmail.name).public_address)
+    name = lab.cfg.webmail_fqdn
+    wrong = f"wrong.{lab.domain}"
+    ca = SECRETS_DIR / "lab-ca.pem"
+    if not ca.exists():
+        return False, [f"no lab CA at {ca.relative_to(BUILD_DIR.parent.parent)}; run make lab first"]
+    looked_up = lab.agent("internet", "dns", server=lab.dns_public, queries=[[name, "A"]], source=lab.client)
+    entry = (looked_up.get("results") or [{"name": name, "type": "A", "error": looked_up.get("error")}])[0]
+    resolves = any(line.split()[-1] == public for line in entry.get("answer", []) if " A " in line)
+    verified = lab.agent("internet", "tls", host=public, port=443, server_name=name, cafile=str(ca), source=lab.client)
+    right = lab.agent("internet", "openssl_verify", host=public, port=443, server_name=name, verify_name=name,
+                      cafile=str(ca))
+    mismatch = lab.agent("internet", "openssl_verify", host=public, port=443, server_name=name, verify_name=wrong,
+                         cafile=str(ca))
+    plain = lab.agent("internet", "http", host=public, port=80, host_header=name, path="/login", source=lab.client)
+    cert = verified.get("certificate", {})
+    fingerprint = cert.get("sha256", "")
+    same = bool(fingerprint) and mismatch.get("certificate", {}).get("sha256") == fingerprint
+    location = plain.get("location") or ""
+    checks = [
+        (resolves, f"{name} A (from ns1 {lab.dns_public}): {_dns_line(entry)}"),
+        (verified.get("outcome") == "verified" and cert.get("san") == [name],
+         f"internet {lab.client} -> {public}:443, SNI {name}, only the lab CA trusted, hostname checked: "
+         f"{verified.get('outcome')} {verified.get('version', '')} {verified.get('detail', '')}".rstrip()),
+        (bool(cert), f"  certificate: subject {cert.get('subject')}, SAN {cert.get('san')}, issuer "
+                     f"{cert.get('issuer')}, until {cert.get('not_after')}, sha256 {fingerprint[:16]}"),
+        (right.get("verify_code") == 0,
+         f"openssl s_client -verify_hostname {name}: {right.get('verify_code')} ({right.get('verify_message')})"),
+        (mismatch.get("verify_code") not in (None, 0) and same,
+         f"the same certificate (sha256 {mismatch.get('certificate', {}).get('sha256', '?')[:16]}) with "
+         f"-verify_hostname {wrong}: {mismatch.get('verify_code')} ({mismatch.get('verify_message')})"),
+        (plain.get("status") == 301 and location.startswith(f"https://{name}/"),
+         f"http://{public}/login with Host {name}: {plain.get('status_line') or plain.get('detail')}, "
+         f"Location {location or '(none)'}"),
+    ]
+    return all(ok for ok, _ in checks), [text + ("" if ok else "  <- unexpected") for ok, text in checks]
+
+
+BACKUP_SERVICE = "/etc/systemd/system/isp-db-backup.service"
+PROBE_DATABASES = ("lab_alpha", "lab_beta", "lab_gamma")
+
+
+def _unit_values(unit: str, key: str) -> list[str]:
+    return [m.group(1).strip() for m in re.finditer(rf"^{key}=(.*)$", unit, re.M)]
+
+
+def _psql(lab: Lab, host: LabHost, sql: str, database: str = "postgres") -> str:
+    """psql as the postgres superuser over the unix socket (peer authentication), rows as text."""
+    script = (f"cd / && setpriv --reuid=postgres --regid=postgres --init-groups -- psql --no-psqlrc -X -q -At "
+              f"-v ON_ERROR_STOP=1 -d {database} -f -")
+    return host_run(host, script, input_text=sql, timeout=30).stdout.strip()
+
+
+def probe_backup_restore(lab: Lab) -> tuple[bool, list[str]]:
+    """Run the delivered backup job; one file per database; restore one database from its file alone."""
+    db = lab._one("db")
+    unit = lab.delivered(db, BACKUP_SERVICE)
+    installed = lab.root_file(db, BACKUP_SERVICE)
+    if not unit or not installed.exists() or installed.read_text() != unit:
+        return False, [f"{BACKUP_SERVICE} is not installed on {db.name} as the stack delivers it"]
+    exec_start, user = _unit_values(unit, "ExecStart"), _unit_values(unit, "User")
+    if len(exec_start) != 1 or len(user) != 1 or not re.fullmatch(r"[a-z_][a-z0-9_-]*", user[0]):
+        return False, [f"{BACKUP_SERVICE}: expected one ExecStart and one User, found {exec_start} and {user}"]
+    token = secrets.token_hex(4)
+    for name in PROBE_DATABASES:
+        _psql(lab, db, f"DROP DATABASE IF EXISTS {name};\nCREATE DATABASE {name};")
+        _psql(lab, db, f"CREATE TABLE probe (note text);\nINSERT INTO probe VALUES ('{token} {name}');", name)
+    kept = [n for n in PROBE_DATABASES if n != "lab_beta"]
+    oids_before = _psql(lab, db, f"SELECT datname, oid FROM pg_database WHERE datname IN ('{kept[0]}', '{kept[1]}') "
+                                 "ORDER BY datname;")
+    listed = _psql(lab, db, "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate "
+                            "ORDER BY datname;").splitlines()
+    # As systemd runs the unit: ExecStartPre with '+' as root, then ExecStart as User=.
+    for pre in _unit_values(unit, "ExecStartPre"):
+        host_run(db, pre.removeprefix("+"), timeout=30)
+    job = host_run(db, f"cd / && setpriv --reuid={user[0]} --regid={user[0]} --init-groups -- {exec_start[0]}",
+                   timeout=120, check=False)
+    said = job.stderr.strip().splitlines()
+    match = re.search(r"backed up to (/\S+)$", said[-1] if said else "")
+    evidence = [f"3 databases made, one row each ({', '.join(PROBE_DATABASES)}, token {token}); "
+                f"databases on {db.name}: {', '.join(listed)}",
+                f"ran {BACKUP_SERVICE}'s ExecStart={exec_start[0]} as {user[0]}: exit {job.returncode}, "
+                f"{said[-1] if said else '(silent)'}"]
+    if job.returncode != 0 or not match:
+        return False, [*evidence, "  <- expected exit 0 naming the run's directory"]
+    run_dir = match.group(1)
+    files = host_run(db, f"ls -1 {run_dir}").stdout.split()
+    dumps = [f for f in files if f.endswith(".dump")]
+    globals_files = [f for f in files if f.startswith("globals-") and f.endswith(".sql.gz")]
+    stamp = run_dir.rsplit("/", 1)[-1]
+    per_database = sorted(dumps) == sorted(f"{n}-{stamp}.dump" for n in listed)
+    sums = host_run(db, f"cd {run_dir} && sha256sum --check --strict SHA256SUMS", check=False)
+    sums_ok = sums.returncode == 0 and all(line.endswith(": OK") for line in sums.stdout.splitlines()) and \
+        len(sums.stdout.splitlines()) == len(files) - 1
+    beta_file = f"{run_dir}/lab_beta-{stamp}.dump"
+    _psql(lab, db, "DROP DATABASE lab_beta;")
+    gone = _psql(lab, db, "SELECT count(*) FROM pg_database WHERE datname = 'lab_beta';")
+    restore = host_run(db, f"cd / && setpriv --reuid=postgres --regid=postgres --init-groups -- "
+                           f"pg_restore --create --exit-on-error -d postgres {beta_file}", timeout=60, check=False)
+    beta_row = _psql(lab, db, "SELECT note FROM probe;", "lab_beta") if restore.returncode == 0 else ""
+    others = {n: _psql(lab, db, "SELECT note FROM probe;", n) for n in kept}
+    oids_after = _psql(lab, db, f"SELECT datname, oid FROM pg_database WHERE datname IN ('{kept[0]}', '{kept[1]}') "
+                                "ORDER BY datname;")
+    checks = [
+        (all(f"{n}-{stamp}.dump" in dumps for n in PROBE_DATABASES) and per_database,
+         f"{run_dir}: {len(dumps)} dump files, one per database listed ({', '.join(sorted(dumps))})"),
+        (len(globals_files) == 1, f"globals (roles, tablespaces): {', '.join(globals_files) or 'none'}"),
+        (sums_ok, f"sha256sum --check SHA256SUMS: {len(sums.stdout.splitlines())} files OK"
+                  if sums.returncode == 0 else f"sha256sum --check: {(sums.stdout + sums.stderr).strip()[-200:]}"),
+        (gone == "0", f"DROP DATABASE lab_beta: {'gone' if gone == '0' else 'still there'}"),
+        (restore.returncode == 0 and beta_row == f"{token} lab_beta",
+         f"pg_restore --create -d postgres {beta_file.rsplit('/', 1)[-1]} (that file alone): exit "
+         f"{restore.returncode}; lab_beta's row: {beta_row!r}"
+         + (f" {restore.stderr.strip()[-160:]}" if restore.returncode else "")),
+        (all(others[n] == f"{token} {n}" for n in kept) and oids_before == oids_after and bool(oids_before),
+         "untouched: " + ", ".join(f"{n} row {others[n]!r}" for n in kept)
+         + f"; oids {oids_before.replace(chr(10), ', ')} before, {oids_after.replace(chr(10), ', ')} after"),
+    ]
+    return all(ok for ok, _ in checks), evidence + [text + ("" if ok else "  <- unexpected") for ok, text in checks]
+
+
 PROBES: list[tuple[str, str, str, Callable[[Lab], tuple[bool, list[str]]]]] = [
     ("recursion", "3", "outside names REFUSED to the world, answered for our customers", probe_recursion),
     ("authoritative", "3", "authoritative answers for our zones from anywhere", probe_authoritative),
@@ -480,6 +606,10 @@ PROBES: list[tuple[str, str, str, Callable[[Lab], tuple[bool, list[str]]]]] = [
     ("maildir", "12", "a delivered message lands in a Maildir", probe_maildir),
     ("spf", "6", "SPF of our domain passes for the mail host's public address (pyspf)", probe_spf),
     ("dns-not-www", "8", "www and ns1 are different hosts", probe_dns_not_www),
+    ("backup-restore", "9", "the delivered backup job writes one file per database; one restores alone",
+     probe_backup_restore),
+    ("webmail-tls", "10", "webmail's certificate verifies for its name only, from the internet; HTTP redirects",
+     probe_webmail_tls),
     ("fault", "delivery", "a broken named.conf is refused by validation; ns1 keeps answering", probe_fault),
 ]
 

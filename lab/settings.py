@@ -107,14 +107,19 @@ def _decoded(text: str) -> Any:
 
 
 def load_lab(stack: str = "lab", overrides: Mapping[str, Any] | None = None,
-             project_dir: Path = PROJECT_DIR) -> LabStack:
+             project_dir: Path = PROJECT_DIR, secrets: Mapping[str, str] | None = None) -> LabStack:
+    """The stack as the program will see it; `secrets` are set as secret config (as `config set --secret`)."""
     program = load_stack_config(project_dir, stack)
     config = dict(program.config)
+    secret_keys = set(program.secret_keys)
+    for key, value in (secrets or {}).items():
+        config[key] = value
+        secret_keys.add(key)
     for key, value in (overrides or {}).items():
         current = _decoded(config[key]) if key in config else None
         merged = merge(current, value) if current is not None else value
         config[key] = merged if isinstance(merged, str) else json.dumps(merged, sort_keys=True, separators=(",", ":"))
-    program = dataclasses.replace(program, config=config)
+    program = dataclasses.replace(program, config=config, secret_keys=sorted(secret_keys))
     values = {k.split(":", 1)[1]: _decoded(v) for k, v in config.items() if k.startswith(f"{CONFIG_NAMESPACE}:")}
     values = {k: v for k, v in values.items() if f"{CONFIG_NAMESPACE}:{k}" not in program.secret_keys}
     try:

@@ -16,6 +16,7 @@ pid_of() { cat "$run_dir/$1.pid" 2>/dev/null; }
 alive() {
   case $1 in
     postfix) postfix status >/dev/null 2>&1 ;;
+    *.timer) [ -e "$run_dir/$1.active" ] ;;
     *) pid=$(pid_of "$1") && kill -0 "$pid" 2>/dev/null ;;
   esac
 }
@@ -51,14 +52,38 @@ start() {
     dovecot) launch dovecot dovecot -F ;;
     nginx) launch nginx nginx -g 'daemon off;' ;;
     policyd-rate-limit) launch policyd-rate-limit policyd-rate-limit ;;
+    postgresql)
+      # Debian's postgresql@<version>-main unit, for the newest cluster named main; unix socket only.
+      conf=$(ls -d /etc/postgresql/*/main 2>/dev/null | sort -V | tail -n 1)
+      [ -n "$conf" ] || die "no PostgreSQL cluster main under /etc/postgresql"
+      version=$(basename "$(dirname "$conf")")
+      install -d -o postgres -g postgres -m 2775 /run/postgresql
+      launch postgresql setpriv --reuid=postgres --regid=postgres --init-groups \
+        "/usr/lib/postgresql/$version/bin/postgres" -D "$conf" -c listen_addresses= ;;
+    # The lab never fires timers (there is no systemd clock here); a probe runs the service itself.
+    *.timer) : >"$run_dir/$1.active" ;;
     *) die "unit $1 is not one the lab runs" ;;
   esac
+}
+
+enable() {  # as `systemctl enable`: the unit wanted by its target (services by multi-user, timers by timers)
+  case $1 in
+    *.timer) wants=/etc/systemd/system/timers.target.wants ;;
+    *) wants=/etc/systemd/system/multi-user.target.wants ;;
+  esac
+  unit_file=/etc/systemd/system/$1
+  case $1 in *.*) ;; *) unit_file=$unit_file.service ;; esac
+  [ -e "$unit_file" ] || die "unit file $unit_file does not exist"
+  mkdir -p "$wants"
+  ln -sfn "$unit_file" "$wants/$(basename "$unit_file")"
 }
 
 stop() {
   alive "$1" || return 0
   case $1 in
     postfix) postfix stop </dev/null >>"$log_dir/postfix.log" 2>&1; return 0 ;;
+    *.timer) rm -f "$run_dir/$1.active"; return 0 ;;
+    postgresql) signal=INT ;;  # pg_ctlcluster's default: fast shutdown
     policyd-rate-limit) signal=INT ;;  # its unit's KillSignal
     nginx) signal=QUIT ;;
     *) signal=TERM ;;
@@ -79,8 +104,11 @@ reload() {
   esac
 }
 
-[ $# -ge 2 ] || die "usage: systemctl start|stop|restart|reload|is-active UNIT..."
+[ "${1:-}" = daemon-reload ] && exit 0  # unit files are read when a unit starts, not cached
+[ $# -ge 2 ] || die "usage: systemctl start|stop|restart|reload|is-active|enable [--now] UNIT..."
 verb=$1; shift
+now=no
+if [ "$verb" = enable ] && [ "$1" = --now ]; then now=yes; shift; fi
 status=0
 for unit in "$@"; do
   unit=${unit%.service}
@@ -91,6 +119,7 @@ for unit in "$@"; do
     reload) reload "$unit" ;;
     reload-or-restart) if alive "$unit"; then reload "$unit"; else start "$unit"; fi ;;
     is-active) if alive "$unit"; then echo active; else echo inactive; status=3; fi ;;
+    enable) enable "$unit"; [ $now = no ] || start "$unit" ;;
     *) die "verb $verb is not one the lab supports" ;;
   esac
 done

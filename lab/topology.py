@@ -3,7 +3,7 @@
     internet (isp-lab-inet)  192.0.2.0/24, the root servers' addresses, outside.test
         | eth0 <-> wan0
     gw (isp-lab-gw)          every public address of ours on wan0; nftables: 1:1 NAT, port-25 rules
-        | srv0 <-> switch (isp-lab-sw, bridge br0) <-> eth0 of ns1, mail, www   (10.99.0.0/24)
+        | srv0 <-> switch (isp-lab-sw, bridge br0) <-> eth0 of ns1, mail, www, webmail, db   (10.99.0.0/24)
         | cust0 <-> eth0 of customer (isp-lab-cust)                             (203.0.113.128/26)
 
 Every veth is created directly inside the namespaces it joins (`ip -n NS link add ... peer
@@ -52,6 +52,7 @@ SERVICES_BY_ROLE = {
     "mail": ("policyd-rate-limit", "dovecot", "postfix"),
     "web": ("nginx",),
     "webmail": ("nginx",),
+    "db": ("postgresql",),
 }
 
 

@@ -22,7 +22,7 @@ def topology(stack):
 
 def test_every_namespace_and_interface_name_is_ours_and_short(topology):
     names = [h.namespace for h in topology.hosts]
-    assert len(names) == len(set(names)) == 7
+    assert len(names) == len(set(names)) == 9
     assert all(n.startswith("isp-lab-") and len(n) <= IFNAME_MAX for n in names)
     for host in topology.hosts:
         assert all(0 < len(i.name) <= IFNAME_MAX for i in host.interfaces)
@@ -84,7 +84,7 @@ def test_config_hosts_live_where_the_local_transport_delivers(stack, topology):
 
 def test_inventory_names_namespace_interfaces_addresses_and_roles(topology):
     inventory = topology.inventory()["hosts"]
-    assert set(inventory) == {"internet", "gw", "ns1", "mail", "www", "switch", "customer"}
+    assert set(inventory) == {"internet", "gw", "ns1", "mail", "www", "webmail", "db", "switch", "customer"}
     assert inventory["mail"]["roles"] == ["mail"]
     assert inventory["mail"]["interfaces"]["eth0"]["addresses"] == ["10.99.0.25/24"]
     assert inventory["gw"]["interfaces"]["wan0"]["peer"] == "isp-lab-inet:eth0"

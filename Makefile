@@ -11,7 +11,7 @@ STACK ?= dev
 DEBIAN_PACKAGES := bind9 bind9-dnsutils nftables postfix dovecot-core dovecot-imapd nginx \
 	policyd-rate-limit iproute2 postgresql php-cli openssl
 
-.PHONY: preview test lint deps debian-packages venv pack-venv clean lab lab-down
+.PHONY: preview test lint deps debian-packages venv pack-venv clean lab lab-down bench
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
@@ -46,6 +46,11 @@ test: deps venv pack-venv
 
 lint: venv
 	$(PY) -m ruff check .
+
+# Preview and policy-pack scaling against Pulumi's own floor (about 1k, 4k and 16k resources):
+# prints the table, writes bench/results.json and the table in bench/README.md (about 4 minutes).
+bench: venv pack-venv
+	$(PY) -m bench.run
 
 clean:
 	rm -rf build .pytest_cache

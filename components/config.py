@@ -16,6 +16,7 @@ import binascii
 import ipaddress
 import json
 import re
+from collections import Counter
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -178,10 +179,11 @@ class Networks(_Model):
         named = [(f"servers[{i}]", n) for i, n in enumerate(self.servers)]
         named += [(f"publicBlocks[{i}]", n) for i, n in enumerate(self.public_blocks)]
         named += [(f"customerPools[{i}].prefix", p.prefix) for i, p in enumerate(self.customer_pools)]
-        for i, (key_a, net_a) in enumerate(named):
-            for key_b, net_b in named[i + 1 :]:
-                if net_a.version == net_b.version and net_a.overlaps(net_b):
-                    raise ValueError(f"{key_a} {net_a} overlaps {key_b} {net_b}; our blocks must be disjoint")
+        if _any_overlap([net for _, net in named]):  # then name the first pair (pairwise: the rare error path)
+            for i, (key_a, net_a) in enumerate(named):
+                for key_b, net_b in named[i + 1 :]:
+                    if net_a.version == net_b.version and net_a.overlaps(net_b):
+                        raise ValueError(f"{key_a} {net_a} overlaps {key_b} {net_b}; our blocks must be disjoint")
         names = [p.name for p in self.customer_pools]
         if len(names) != len(set(names)):
             raise ValueError(f"customer pool names must be unique, got {names}")
@@ -460,14 +462,14 @@ class StackConfig(_Model):
     @model_validator(mode="after")
     def _consistent(self) -> StackConfig:
         names = [h.name for h in self.hosts]
-        if dup := sorted({n for n in names if names.count(n) > 1}):
+        if dup := sorted(_duplicates(names)):
             raise ValueError(f"hosts: duplicate host name(s) {dup}; each host needs its own name")
         for key, values in (
             ("privateAddress", [h.private_address for h in self.hosts]),
             ("publicAddress", [h.public_address for h in self.hosts if h.public_address]),
             ("publicAddress6", [h.public_address6 for h in self.hosts if h.public_address6]),
         ):
-            if dup := sorted({str(v) for v in values if values.count(v) > 1}):
+            if dup := sorted(str(v) for v in _duplicates(values)):
                 raise ValueError(f"hosts[].{key}: address(es) {dup} given to more than one host")
         for i, host in enumerate(self.hosts):
             where = f"hosts[{i}] ({host.name})"
@@ -489,7 +491,7 @@ class StackConfig(_Model):
         if len(self.hosts_with("gateway")) > 1:
             raise ValueError("hosts: more than one gateway; this program manages a single border router")
         zone_names = [z.name for z in self.zones]
-        if dup := sorted({n for n in zone_names if zone_names.count(n) > 1}):
+        if dup := sorted(_duplicates(zone_names)):
             raise ValueError(f"zones: zone(s) {dup} listed twice")
         if self.organization.domain not in zone_names:
             raise ValueError(
@@ -520,6 +522,21 @@ class StackConfig(_Model):
         if self.dns.recursion_clients is None:
             return [str(n) for n in self.networks.own_networks()]
         return [str(n) for n in self.dns.recursion_clients]
+
+
+def _duplicates(values: list[Any]) -> set[Any]:
+    """The values listed more than once (one pass: hundreds of zones stay cheap)."""
+    return {value for value, count in Counter(values).items() if count > 1}
+
+
+def _any_overlap(networks: list[IPNetwork]) -> bool:
+    """Whether two of `networks` (same IP version) overlap: a sweep in address order, not every pair."""
+    reach: dict[int, int] = {}  # version -> highest broadcast address so far
+    for version, start, end in sorted((n.version, int(n.network_address), int(n.broadcast_address)) for n in networks):
+        if reach.get(version, -1) >= start:
+            return True
+        reach[version] = max(reach.get(version, -1), end)
+    return False
 
 
 def _strict_network(value: Any) -> Any:

@@ -788,8 +788,21 @@ def _add_zone_files(view: StackView) -> None:
 # fresh objects (the SDK's own AnalyzeStack, tests) are matched by a digest of the raw facts
 # (cheap), so the parsing (dear) happens once either way.
 
+@dataclass
+class _BuiltView:
+    view: StackView
+    resources: tuple[Any, ...]  # held, so an identical object cannot be a new one
+    raws: list[RawResource]
+    digest: str | None = None  # computed only when fresh objects must be compared
+
+    def key(self) -> str:
+        if self.digest is None:
+            self.digest = _digest(self.raws)
+        return self.digest
+
+
 _cache_lock = threading.Lock()
-_cache: tuple[str, StackView, tuple[Any, ...]] | None = None
+_cache: _BuiltView | None = None
 
 
 def _stable(value: Any) -> Any:
@@ -818,16 +831,13 @@ def view_of(resources: list[Any]) -> StackView:
     """The view of a stack (PolicyResource objects), reusing the last one for the same facts."""
     global _cache
     with _cache_lock:
-        # The cache holds the objects it was built from, so an identical one cannot be a new object.
-        if _cache is not None and len(_cache[2]) == len(resources) and all(
-                a is b for a, b in zip(_cache[2], resources, strict=True)):
-            return _cache[1]
+        if _cache is not None and len(_cache.resources) == len(resources) and all(
+                a is b for a, b in zip(_cache.resources, resources, strict=True)):
+            return _cache.view
     raws = [raw_resource(r) for r in resources]
-    key = _digest(raws)
     with _cache_lock:
-        if _cache is not None and _cache[0] == key:
-            _cache = (key, _cache[1], tuple(resources))
-            return _cache[1]
-        view = build_view(raws)
-        _cache = (key, view, tuple(resources))
-        return view
+        if _cache is not None and _cache.key() == (key := _digest(raws)):
+            _cache = _BuiltView(_cache.view, tuple(resources), raws, key)
+            return _cache.view
+        _cache = _BuiltView(build_view(raws), tuple(resources), raws)
+        return _cache.view

@@ -151,7 +151,8 @@ class GenerateRange:
     line: int = 0
     _lhs_parts: list = field(default_factory=list, repr=False)
     _rhs_parts: list = field(default_factory=list, repr=False)
-    _owner_re: re.Pattern | None = field(default=None, repr=False)
+    _owner_pattern: str | None = field(default=None, repr=False)
+    _compiled: re.Pattern | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._lhs_parts = _template_parts(self.lhs)
@@ -160,9 +161,14 @@ class GenerateRange:
             re.escape(p.lower()) if isinstance(p, str) else _SLOT_PATTERN[p.base.lower() if p.base in "xX" else p.base]
             for p in self._lhs_parts
         )
-        self._owner_re = re.compile(pattern + r"\Z", re.IGNORECASE) if any(
-            not isinstance(p, str) for p in self._lhs_parts
-        ) else None
+        self._owner_pattern = pattern + r"\Z" if any(not isinstance(p, str) for p in self._lhs_parts) else None
+
+    @property
+    def _owner_re(self) -> re.Pattern | None:
+        # Compiled on the first lookup: a stack's thousands of ranges are read, few are ever asked.
+        if self._compiled is None and self._owner_pattern is not None:
+            self._compiled = re.compile(self._owner_pattern, re.IGNORECASE)
+        return self._compiled
 
     @property
     def count(self) -> int:

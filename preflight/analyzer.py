@@ -48,6 +48,7 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from .model import SECRET_SIG, SIG_KEY, Registration
+from .stackconfig import MAX_ENVIRONMENT_VARIABLE_BYTES
 
 PACK_START_TIMEOUT_SECONDS = 30.0
 PACK_CALL_TIMEOUT_SECONDS = 300.0
@@ -544,13 +545,9 @@ def pack_environment(
     return env
 
 
-# Linux's MAX_ARG_STRLEN: the longest single argument or NAME=value an exec accepts.
-_MAX_EXEC_STRING_BYTES = 32 * 4096
-
-
 def fits_in_environment(name: str, value: str) -> bool:
     """Whether NAME=value can be passed to a new process (exec fails with E2BIG otherwise)."""
-    return len(name.encode()) + 1 + len(value.encode()) + 1 <= _MAX_EXEC_STRING_BYTES
+    return len(name.encode()) + 1 + len(value.encode()) + 1 <= MAX_ENVIRONMENT_VARIABLE_BYTES
 
 
 class _PackSession:
@@ -885,13 +882,19 @@ def _provider_urn(reference: str | None) -> str:
     return reference.rsplit("::", 1)[0] if reference and "::" in reference else ""
 
 
-def _provider_resource(registration: Registration, by_urn: dict[str, Registration]):
-    provider = by_urn.get(_provider_urn(registration.provider))
-    if provider is None:
-        return None
-    return analyzer_pb2.AnalyzerProviderResource(
+def _provider_resource(registration: Registration, by_urn: dict[str, Registration],
+                       providers: dict[str, Any] | None = None):
+    """The provider as the engine describes it; `providers` caches one message per provider URN."""
+    urn = _provider_urn(registration.provider)
+    if providers is not None and urn in providers:
+        return providers[urn]
+    provider = by_urn.get(urn)
+    message = None if provider is None else analyzer_pb2.AnalyzerProviderResource(
         type=provider.type, name=provider.name, urn=provider.urn, properties=_struct(provider.inputs)
     )
+    if providers is not None and provider is not None:
+        providers[urn] = message
+    return message
 
 
 def _resource_options(registration: Registration) -> analyzer_pb2.AnalyzerResourceOptions:
@@ -907,7 +910,8 @@ def _resource_options(registration: Registration) -> analyzer_pb2.AnalyzerResour
 
 
 def analyze_request(
-    registration: Registration, inputs: dict[str, Any], by_urn: dict[str, Registration], *, for_remediate: bool = False
+    registration: Registration, inputs: dict[str, Any], by_urn: dict[str, Registration], *, for_remediate: bool = False,
+    providers: dict[str, Any] | None = None,
 ) -> analyzer_pb2.AnalyzeRequest:
     """The request the engine sends to Analyze (and, keeping internal keys, to Remediate)."""
     request = analyzer_pb2.AnalyzeRequest(
@@ -917,29 +921,30 @@ def analyze_request(
         properties=_struct(inputs, skip_internal_keys=not for_remediate),
         options=_resource_options(registration),
     )
-    provider = _provider_resource(registration, by_urn)
+    provider = _provider_resource(registration, by_urn, providers)
     if provider is not None:
         request.provider.CopyFrom(provider)
     return request
 
 
 def stack_resource(
-    registration: Registration, outputs: dict[str, Any], by_urn: dict[str, Registration]
+    registration: Registration, outputs: dict[str, Any], by_urn: dict[str, Registration],
+    providers: dict[str, Any] | None = None, *, into: analyzer_pb2.AnalyzerResource | None = None,
 ) -> analyzer_pb2.AnalyzerResource:
-    """One resource of the AnalyzeStack request: its outputs, parent and dependencies."""
-    resource = analyzer_pb2.AnalyzerResource(
-        type=registration.type,
-        urn=registration.urn,
-        name=registration.name,
-        properties=_struct(outputs),
-        options=_resource_options(registration),
-        parent=registration.parent or "",
-        dependencies=list(registration.dependencies),
-    )
+    """One resource of the AnalyzeStack request: its outputs, parent and dependencies (built in `into`,
+    e.g. `request.resources.add()`, to spare a copy of a large request)."""
+    resource = analyzer_pb2.AnalyzerResource() if into is None else into
+    resource.type = registration.type
+    resource.urn = registration.urn
+    resource.name = registration.name
+    resource.properties.CopyFrom(_struct(outputs))
+    resource.options.CopyFrom(_resource_options(registration))
+    resource.parent = registration.parent or ""
+    resource.dependencies.extend(registration.dependencies)
     for key, urns in registration.property_dependencies.items():
         if urns:  # the engine skips properties without dependencies
             resource.propertyDependencies[key].urns.extend(urns)
-    provider = _provider_resource(registration, by_urn)
+    provider = _provider_resource(registration, by_urn, providers)
     if provider is not None:
         resource.provider.CopyFrom(provider)
     return resource
@@ -1133,7 +1138,7 @@ class PolicyRun:
             "secret_keys": list(secret_keys),
             "dry_run": dry_run,
         }
-        self._stack_request = analyzer_pb2.AnalyzerStackConfigureRequest(
+        self._stack_configuration = analyzer_pb2.AnalyzerStackConfigureRequest(
             stack=stack,
             project=project,
             organization=organization,
@@ -1147,6 +1152,7 @@ class PolicyRun:
         self._by_urn: dict[str, Registration] = {}
         self._outcomes: dict[int, _Outcome] = {}
         self._relays: list[_AnalyzeRelay] = []
+        self._providers: dict[str, Any] = {}  # provider URN -> AnalyzerProviderResource, built once
         self._relayed: list[_Outcome] = []  # in the order their requests went to the relays
         self._error: BaseException | None = None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -1194,7 +1200,7 @@ class PolicyRun:
         for pack_dir in self._pack_dirs:
             session = self._running.enter_context(
                 _PackSession(pack_dir, env_settings=self._env_settings, redact=self._redact))
-            session.introduce(self._stack_request)
+            session.introduce(self._stack_configuration)
             self._sessions.append(session)
         for session, layer in zip(self._sessions, _config_per_pack(file_config, self._sessions), strict=True):
             session.configure(layer)
@@ -1209,7 +1215,8 @@ class PolicyRun:
         for registration in registrations:
             self._redact.add(registration_secrets(registration))
             self._by_urn.setdefault(registration.urn, registration)
-            requests.append(analyze_request(registration, registration.inputs, self._by_urn).SerializeToString())
+            request = analyze_request(registration, registration.inputs, self._by_urn, providers=self._providers)
+            requests.append(request.SerializeToString())
             outcome = _Outcome(registration, None, [])
             self._outcomes[id(registration)] = outcome
             self._relayed.append(outcome)
@@ -1235,6 +1242,11 @@ class PolicyRun:
 
     def finish(self, registrations: list[Registration]) -> PolicyReport:
         """Wait for the queued analyses, build the report in `registrations` order, run AnalyzeStack."""
+        stack_request = None
+        if self._relays:
+            # No pack remediates, so every output is final: the AnalyzeStack request is built while
+            # the packs finish the last Analyze calls.
+            stack_request = self._build_stack_request(registrations, {}, {r.urn: r for r in registrations})
         self._stop_worker()
         if self._error is not None:
             raise self._error
@@ -1259,19 +1271,24 @@ class PolicyRun:
                 remediated[registration.urn] = outcome.remediated_inputs
             for kind, session, response in outcome.answers:
                 _record_answer(kind, session, response, registration, builder, self._redact)
-        self._analyze_stack(registrations, remediated, builder)
+        if self._sessions:
+            if stack_request is None:
+                stack_request = self._build_stack_request(registrations, remediated, self._by_urn)
+            self._analyze_stack(stack_request, registrations, builder)
         return builder.report
 
-    def _analyze_stack(self, registrations: list[Registration], remediated: dict[str, dict[str, Any]],
-                       builder: _ReportBuilder) -> None:
-        if not self._sessions:
-            return
-        resources = [
+    @staticmethod
+    def _build_stack_request(registrations: list[Registration], remediated: dict[str, dict[str, Any]],
+                       by_urn: dict[str, Registration]) -> analyzer_pb2.AnalyzeStackRequest:
+        request = analyzer_pb2.AnalyzeStackRequest()
+        providers: dict[str, Any] = {}
+        for registration in registrations:
             stack_resource(registration, _outputs_after_remediation(registration, remediated.get(registration.urn)),
-                           self._by_urn)
-            for registration in registrations
-        ]
-        request = analyzer_pb2.AnalyzeStackRequest(resources=resources)
+                           by_urn, providers, into=request.resources.add())
+        return request
+
+    def _analyze_stack(self, request: analyzer_pb2.AnalyzeStackRequest, registrations: list[Registration],
+                       builder: _ReportBuilder) -> None:
         fallback_urn = root_stack_urn(registrations, project=self._project, stack=self._stack)
         for session in self._sessions:
             response = session.call("AnalyzeStack", request, tolerate_unimplemented=True)

@@ -43,6 +43,10 @@ class StackConfig:
         return _placeholders_in(self.config, self.secret_keys)
 
 
+# Linux's MAX_ARG_STRLEN: exec fails (E2BIG) for a longer NAME=value; the CLI's language host puts
+# the whole stack config in PULUMI_CONFIG (pulumi/pulumi#20402 for policy packs).
+MAX_ENVIRONMENT_VARIABLE_BYTES = 32 * 4096
+
 # libyaml's parser when PyYAML has it: a large ISP's stack file (hundreds of zones) parses in a
 # tenth of the time; resolvers and constructors are the same Python classes either way.
 _SafeLoaderBase: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -265,6 +269,14 @@ def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
                 f"configuration value '{key}' must be a secret ({project_file.name} declares `secret: true`) but "
                 f"{stack_file.name} holds it in plain text; set it with `pulumi config set --secret`."
             )
+
+    environment_bytes = len(b"PULUMI_CONFIG=") + len(json.dumps(config).encode()) + 1
+    if environment_bytes > MAX_ENVIRONMENT_VARIABLE_BYTES:
+        warnings.append(
+            f"the stack config is {environment_bytes:,} bytes as the language host's PULUMI_CONFIG, over the "
+            f"{MAX_ENVIRONMENT_VARIABLE_BYTES // 1024} KiB Linux allows one environment variable: the Pulumi CLI "
+            "cannot start this program (or a policy pack) on Linux; keep large data out of stack config"
+        )
 
     program_dir, program_path = _program_location(project_file, project_dir, document.get("main"))
     return StackConfig(

@@ -80,10 +80,11 @@ def render_gateway_ruleset(
     )
     servers = quoting.ip_networks(server_networks, "server_networks")
     management = quoting.ip_networks(ssh_management_networks, "ssh_management_networks")
-    for pool in pools:
-        for server in servers:
-            if pool.version == server.version and pool.overlaps(server):
-                raise quoting.RenderValueError("customer_pools", str(pool), f"overlaps server network {server}")
+    if quoting.any_overlap(pools, servers):  # then find the first pair, to name it
+        for pool in pools:
+            for server in servers:
+                if pool.version == server.version and pool.overlaps(server):
+                    raise quoting.RenderValueError("customer_pools", str(pool), f"overlaps server network {server}")
 
     mail_pairs = _nat_pairs(mail_hosts, gateway_public)
     static_pairs = _nat_pairs(static_nat, gateway_public, parameter="static_nat")
@@ -115,8 +116,8 @@ def render_gateway_ruleset(
         for address, protocol, number in _published_services(published_services)
     ]
     dialup = quoting.ip_networks(dialup_pools, "dialup_pools", version=4)
-    for network in dialup:
-        if not any(pool.version == 4 and network.subnet_of(pool) for pool in pools):
+    for network, inside in zip(dialup, quoting.networks_within(dialup, pools), strict=True):
+        if not inside:
             raise quoting.RenderValueError("dialup_pools", str(network), "must lie inside one of customer_pools")
     dialup_ports = (
         quoting.port(dialup_submission_port, "dialup_submission_port"),

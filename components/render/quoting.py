@@ -153,3 +153,40 @@ def _plain_str(value: Any, parameter: str) -> str:
     if "%" in value:
         raise RenderValueError(parameter, value, "must not carry a scope id")
     return value
+
+
+# ---------------------------------------------------------------------------------------
+# Address sets in linear time: a ruleset for hundreds of pools is checked without comparing
+# every pool with every other network.
+
+
+def any_overlap(left: Iterable[IPNetwork], right: Iterable[IPNetwork]) -> bool:
+    """Whether a network of `left` overlaps one of `right` (same IP version), by a sweep in address order."""
+    intervals = sorted(
+        (network.version, int(network.network_address), int(network.broadcast_address), side)
+        for side, networks in enumerate((left, right))
+        for network in networks
+    )
+    reach: dict[tuple[int, int], int] = {}  # (version, side) -> highest end seen so far
+    for version, start, end, side in intervals:
+        if reach.get((version, 1 - side), -1) >= start:
+            return True
+        reach[(version, side)] = max(reach.get((version, side), -1), end)
+    return False
+
+
+def networks_within(networks: Sequence[IPNetwork], containers: Iterable[IPNetwork]) -> list[bool]:
+    """For each of `networks`, whether it lies inside one of `containers` (same IP version): the
+    containers are indexed by prefix length once, so each answer is one set lookup per length."""
+    by_length: dict[tuple[int, int], set[IPNetwork]] = {}
+    for candidate in containers:
+        by_length.setdefault((candidate.version, candidate.prefixlen), set()).add(candidate)
+    return [_within(network, by_length) for network in networks]
+
+
+def _within(network: IPNetwork, by_length: dict[tuple[int, int], set[IPNetwork]]) -> bool:
+    return any(
+        version == network.version and length <= network.prefixlen
+        and network.supernet(new_prefix=length) in members
+        for (version, length), members in by_length.items()
+    )

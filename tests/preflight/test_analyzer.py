@@ -463,3 +463,15 @@ def test_policy_raising_during_analyze_gives_pack_error(tmp_path, monkeypatch):
     assert "policy pack 'broken-pack'" in message and "failed in Analyze" in message
     assert "no such field in isp-dev" in message  # the first registration analysed is the stack
     runner.assert_all_stopped(expected=1)
+
+
+def test_a_config_too_large_for_the_environment_still_reaches_the_pack(monkeypatch, capsys):
+    # As PULUMI_CONFIG this is more than Linux lets one environment variable hold (exec fails: E2BIG).
+    config = {"isp:apiToken": API_TOKEN, "isp:notes": "x" * (200 * 1024)}
+    runner = Runner(monkeypatch)
+    report = run_policy_packs(registrations(), project="isp", stack="dev", organization="acme", config=config,
+                              secret_keys=["isp:apiToken"], pack_dirs=[DNS_PACK])
+    runner.assert_all_stopped(expected=1)
+    inventory = [v.message for v in violations(report, "stack-inventory", ROOT_URN)]
+    assert any("resources=7 token=[secret]" in message for message in inventory)  # the pack read its config
+    assert "pulumi/pulumi#20402" in capsys.readouterr().err

@@ -146,3 +146,13 @@ def test_stack_config_dir_is_honoured(tmp_path):
 def test_qualify_key():
     assert qualify_key("foo", "isp") == "isp:foo"
     assert qualify_key("aws:region", "isp") == "aws:region"
+
+
+def test_a_config_too_large_for_the_language_hosts_environment_is_warned_about(tmp_path):
+    (tmp_path / "small").mkdir()
+    (tmp_path / "large").mkdir()
+    small = load_stack_config(make_project(tmp_path / "small", PROJECT, "config:\n  shop:notes: short\n"), "dev")
+    assert small.warnings == []
+    notes = "x" * (128 * 1024)  # as PULUMI_CONFIG, more than one environment variable may hold on Linux
+    large = load_stack_config(make_project(tmp_path / "large", PROJECT, f"config:\n  shop:notes: {notes}\n"), "dev")
+    assert len(large.warnings) == 1 and "PULUMI_CONFIG" in large.warnings[0]

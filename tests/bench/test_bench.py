@@ -1,0 +1,67 @@
+"""The benchmark's parts at a tiny size: the generator's stacks are valid and compliant, the
+measurement reports what `make bench` tabulates, a /16 pool costs no more resources than a /24,
+and the floor registers exactly as many resources as asked. Behaviour only, never timings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench.generate import StackSize, stack_config, stack_file
+from bench.projects import REPO, STACK, floor_project, our_project
+from bench.run import SIZES, slope
+from components.config import parse_stack_config
+
+TINY = StackSize(zones=2, records_per_zone=8, hosts=6, pools=1)
+
+
+def measure(tmp_path: Path, project: Path, *extra: str) -> dict:
+    out = tmp_path / f"{project.name}-{len(extra)}.json"
+    subprocess.run(
+        [sys.executable, "-m", "bench.measure", str(out), "--", "preview", "--stack", STACK, "--cwd", str(project),
+         "--build-dir", str(tmp_path / "build"), *extra],
+        cwd=REPO, check=True, capture_output=True, timeout=120,
+    )
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("size", [TINY, *SIZES], ids=lambda s: s.label)
+def test_generated_stacks_validate(size):
+    cfg = parse_stack_config(stack_config(size))
+    assert len(cfg.zones) == size.zones + 1  # the primary zone comes on top
+    assert all(len(zone.records) == size.records_per_zone for zone in cfg.zones[1:])
+    assert len(cfg.hosts) == size.hosts
+    assert [pool.prefix.prefixlen for pool in cfg.networks.customer_pools] == [16] * size.pools
+
+
+def test_tiny_stack_is_previewed_and_policed_and_measured(tmp_path):
+    result = measure(tmp_path, our_project(tmp_path / "ours", TINY), "--policy-pack", str(REPO / "policies"))
+    assert result["exitCode"] == 0  # compliant: no mandatory violation
+    assert result["registered"] > TINY.zones * TINY.records_per_zone
+    assert result["seconds"] >= result["programSeconds"] > 0
+    assert result["rssMb"] > 0 and result["packRssMb"] > 0 and result["packCpuSeconds"] > 0
+
+
+def test_a_slash_16_pool_costs_the_resources_of_a_slash_24(tmp_path):
+    counts = {}
+    for prefix in ("100.64.0.0/16", "100.64.0.0/24"):
+        project = our_project(tmp_path / prefix.replace("/", "_"), TINY)
+        document = stack_file(TINY)
+        document["config"]["isp:networks"]["customerPools"][0]["prefix"] = prefix
+        (project / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump(document))
+        counts[prefix] = measure(tmp_path, project)["registered"]
+    assert counts["100.64.0.0/16"] == counts["100.64.0.0/24"]
+
+
+def test_the_floor_registers_as_many_resources_as_asked(tmp_path):
+    assert measure(tmp_path, floor_project(tmp_path / "floor", 40))["registered"] == 40
+
+
+def test_slope_is_the_exponent_of_a_power_law():
+    assert slope([(1_000, 2.0), (4_000, 8.0), (16_000, 32.0)]) == pytest.approx(1.0)
+    assert slope([(1_000, 1.0), (4_000, 16.0), (16_000, 256.0)]) == pytest.approx(2.0)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -42,3 +45,37 @@ def require_tool(name: str) -> str:
 
 def run_tool(*argv: str, input_text: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(argv, input=input_text, capture_output=True, text=True, timeout=60)
+
+
+def project_copy(tmp_path: Path, stack: str, mutate: Callable[[dict], object] = lambda config: None) -> Path:
+    """Our program in a fresh dir, with Pulumi.<stack>.yaml's `config:` passed through `mutate`."""
+    project = tmp_path / "project"
+    project.mkdir(parents=True)
+    for name in ("__main__.py", "Pulumi.yaml"):
+        shutil.copy(REPO / name, project)
+    shutil.copytree(REPO / "components", project / "components", ignore=shutil.ignore_patterns("__pycache__"))
+    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
+    mutate(document["config"])
+    (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    return project
+
+
+def run_preflight(project: Path, stack: str, tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """`python -m preflight preview` on `project`, as a user runs it; the JSON document ({} if none)."""
+    out = tmp_path / f"{stack}.json"
+    argv = [
+        "preview",
+        "--stack",
+        stack,
+        "--cwd",
+        str(project),
+        "--json",
+        str(out),
+        "--build-dir",
+        str(tmp_path / "build"),
+        *extra,
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "preflight", *argv], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    return result, (json.loads(out.read_text()) if out.exists() else {})

@@ -8,41 +8,18 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import REPO, require_tool, run_tool
+from tests.conftest import REPO, project_copy, require_tool, run_preflight, run_tool
 
 UNKNOWN = "[unknown]"
 
 
 def preview(stack: str, cwd: Path, tmp_path: Path) -> tuple[subprocess.CompletedProcess, dict]:
-    out = tmp_path / f"{stack}.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "preflight",
-            "preview",
-            "--stack",
-            stack,
-            "--cwd",
-            str(cwd),
-            "--json",
-            str(out),
-            "--build-dir",
-            str(tmp_path / "build"),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return result, (json.loads(out.read_text()) if out.exists() else {})
+    return run_preflight(cwd, stack, tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -160,18 +137,6 @@ def _nft_check(ruleset: Path) -> None:
         run_tool("ip", "netns", "del", namespace)
 
 
-def _project_copy(tmp_path: Path, stack: str, mutate) -> Path:
-    project = tmp_path / "project"
-    project.mkdir()
-    shutil.copy(REPO / "__main__.py", project)
-    shutil.copy(REPO / "Pulumi.yaml", project)
-    shutil.copytree(REPO / "components", project / "components", ignore=shutil.ignore_patterns("__pycache__"))
-    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
-    mutate(document["config"])
-    (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
-    return project
-
-
 def _host(config: dict, name: str) -> dict:
     return next(h for h in config["isp:hosts"] if h["name"] == name)
 
@@ -191,7 +156,7 @@ def _host(config: dict, name: str) -> dict:
     ],
 )
 def test_config_errors_exit_2_clearly_and_register_nothing(tmp_path, mutate, expected):
-    project = _project_copy(tmp_path, "dev", mutate)
+    project = project_copy(tmp_path, "dev", mutate)
     result, document = preview("dev", project, tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
@@ -234,7 +199,8 @@ def test_backup_job_and_webmail_files_pass_their_real_checkers(previews, stack, 
         assert f"-d 'webmail.{domain}'" in acme.read_text()
     else:  # a provided certificate: openssl checks it as the host will, the key is never written
         chain = _host_file(hosts, webmail, f"/etc/ssl/isp/webmail.{domain}/fullchain.pem")
-        result = run_tool(require_tool("openssl"), "x509", "-noout", "-checkhost", f"webmail.{domain}", "-in",
-                          str(chain))
+        result = run_tool(
+            require_tool("openssl"), "x509", "-noout", "-checkhost", f"webmail.{domain}", "-in", str(chain)
+        )
         assert result.stdout.strip() == f"Hostname webmail.{domain} does match certificate"
         assert not list(hosts.rglob("privkey.pem"))

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, project_copy, run_preflight
 
 HANDMADE = Path(__file__).parent / "programs" / "handmade"
 MANDATORY = {
@@ -40,31 +38,7 @@ ADVISORY = {
 
 
 def preflight(project: Path, stack: str, tmp_path: Path, *extra: str) -> tuple[int, dict, str]:
-    out = tmp_path / "preview.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "preflight",
-            "preview",
-            "--stack",
-            stack,
-            "--cwd",
-            str(project),
-            "--policy-pack",
-            str(REPO / "policies"),
-            "--json",
-            str(out),
-            "--build-dir",
-            str(tmp_path / "build"),
-            *extra,
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    document = json.loads(out.read_text()) if out.exists() else {}
+    result, document = run_preflight(project, stack, tmp_path, "--policy-pack", str(REPO / "policies"), *extra)
     return result.returncode, document, result.stdout + result.stderr
 
 
@@ -97,15 +71,7 @@ def test_handmade_stack_breaking_one_lesson_is_caught(tmp_path, policy):
 
 
 def _prod_copy(tmp_path: Path, mutate, stack: str = "prod") -> Path:
-    project = tmp_path / "project"
-    project.mkdir(parents=True)
-    for name in ("__main__.py", "Pulumi.yaml"):
-        shutil.copy(REPO / name, project)
-    shutil.copytree(REPO / "components", project / "components", ignore=shutil.ignore_patterns("__pycache__"))
-    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
-    mutate(document["config"])
-    (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
-    return project
+    return project_copy(tmp_path, stack, mutate)
 
 
 def _host(config: dict, name: str) -> dict:
@@ -168,8 +134,13 @@ def test_secrets_never_surface_in_any_output(tmp_path):
     secret = "SSH-KEY-MATERIAL-7f3a9c"
     written = [p for p in (tmp_path / "build").rglob("*") if p.is_file()]
     assert written  # the host files were written, so they are checked too
-    for text in [output, json.dumps(document), sarif.read_text(), junit.read_text(),
-                 *(p.read_text(errors="replace") for p in written)]:
+    for text in [
+        output,
+        json.dumps(document),
+        sarif.read_text(),
+        junit.read_text(),
+        *(p.read_text(errors="replace") for p in written),
+    ]:
         assert secret not in text
 
 
@@ -178,8 +149,9 @@ def test_lab_stack_local_delivery_is_judged_too(tmp_path):
     code, document, output = preflight(_prod_copy(tmp_path, lambda c: None, "lab"), "lab", tmp_path)
     assert code == 0, output
     judged = [n for n in document["notApplicable"] if n["policy"] == "no-open-recursion"]
-    opened = _prod_copy(tmp_path / "opened", lambda c: c.setdefault("isp:dns", {}).update(recursionClients=["any"]),
-                        "lab")
+    opened = _prod_copy(
+        tmp_path / "opened", lambda c: c.setdefault("isp:dns", {}).update(recursionClients=["any"]), "lab"
+    )
     code, document, output = preflight(opened, "lab", tmp_path / "opened")
     assert code == 1, output
     found = _violations(document, "no-open-recursion")

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from components.config import MailSettings
 from components.delivery import HostConnection, ManagedFile, ServiceConfig, ServiceConfigArgs, staging_path
 from components.gateway import NatMapping
+from components.render.certificate import certificate_paths
 from components.render.dovecot import render_dovecot_conf
 from components.render.postfix import render_postfix_main_cf, render_postfix_master_cf
 from components.render.ratelimit import policy_service_for_postfix, render_ratelimit_config
@@ -45,7 +46,7 @@ class MailHost(pulumi.ComponentResource):
         self.fqdn = args.fqdn
         self.nat = NatMapping(private_address=args.private_address, public_address=args.public_address)
         child = pulumi.ResourceOptions(parent=self)
-        cert, key = f"/etc/ssl/isp/{args.fqdn}/fullchain.pem", f"/etc/ssl/isp/{args.fqdn}/privkey.pem"
+        cert, key = certificate_paths(args.fqdn)
         size_limit = args.mail.message_size_limit_mb * MIB
         main_cf = render_postfix_main_cf(
             hostname_fqdn=args.fqdn,

@@ -5,6 +5,10 @@ The stack is compliant (the policy pack finds nothing to block), so the pack doe
 work on it: every zone has an MX to our mail hosts, SPF and DMARC, A/AAAA/CNAME/TXT/CAA
 records; the hosts are a gateway, name servers, mail, web and database hosts; every pool is
 a /16 (one reverse zone and 256 `$GENERATE` lines each, never 65,536 resources).
+
+The customer zones live in a file of their own (`isp:zonesFrom`), as a large ISP's should: the
+CLI hands a program its whole stack config in one environment variable, which Linux caps at
+128 KiB, and 400 zones of 35 records are about a megabyte.
 """
 
 from __future__ import annotations
@@ -110,16 +114,25 @@ def zone_records(index: int, count: int, mail_fqdns: list[str], web_address: str
     return records[:count]
 
 
-def stack_config(size: StackSize) -> dict[str, Any]:
-    """The `isp:` keys (namespace left out) of a synthetic stack of `size`."""
+CUSTOMER_ZONES_FILE = "customer-zones.yaml"
+
+
+def customer_zones(size: StackSize) -> list[dict[str, Any]]:
+    """The customer zones of a synthetic stack of `size`: what `CUSTOMER_ZONES_FILE` holds."""
     hosts = hosts_config(size.hosts)
     mail_fqdns = [f"{h['name']}.{DOMAIN}" for h in hosts if "mail" in h["roles"]]
     web_address = next(h["publicAddress"] for h in hosts if "web" in h["roles"])
-    zones = [{"name": DOMAIN, "records": [{"name": "@", "type": "CAA", "content": '0 issue "letsencrypt.org"'}]}]
-    zones += [
+    return [
         {"name": f"customer{i}.example", "records": zone_records(i, size.records_per_zone, mail_fqdns, web_address)}
         for i in range(size.zones)
     ]
+
+
+def stack_config(size: StackSize) -> dict[str, Any]:
+    """The `isp:` keys (namespace left out) of a synthetic stack of `size`; its customer zones are read
+    from `CUSTOMER_ZONES_FILE` in the project directory."""
+    hosts = hosts_config(size.hosts)
+    zones = [{"name": DOMAIN, "records": [{"name": "@", "type": "CAA", "content": '0 issue "letsencrypt.org"'}]}]
     return {
         "organization": {
             "name": "Synthetic Valley Internet",
@@ -134,6 +147,7 @@ def stack_config(size: StackSize) -> dict[str, Any]:
         },
         "hosts": hosts,
         "zones": zones,
+        "zonesFrom": [CUSTOMER_ZONES_FILE],
         "mail": {"dailyLimitPerAccount": 150, "submissionPorts": [587, 465, 2525]},
         "protect": True,
     }

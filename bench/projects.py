@@ -1,8 +1,9 @@
 """Throw-away Pulumi project directories for the benchmark: our program at a size, and the floor.
 
 Our program is linked, not copied (`__main__.py`, `components/`, `Pulumi.yaml` and the `.venv`
-the project names), so the benchmark measures the code in this checkout; only the stack file is
-generated. The floor is `bench/floor_program` with the number of records to register.
+the project names), so the benchmark measures the code in this checkout; only the stack file and
+its customer zones file are generated. The floor is `bench/floor_program` with the number of
+records to register.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.generate import StackSize, stack_file
+from bench.generate import CUSTOMER_ZONES_FILE, StackSize, customer_zones, stack_file
 
 REPO = Path(__file__).resolve().parent.parent
 FLOOR_PROGRAM = Path(__file__).resolve().parent / "floor_program"
@@ -29,6 +30,7 @@ def our_project(directory: Path, size: StackSize) -> Path:
         if not link.exists() and (REPO / name).exists():
             link.symlink_to(REPO / name)
     (directory / f"Pulumi.{STACK}.yaml").write_text(yaml.dump(stack_file(size), Dumper=_dumper(), sort_keys=False))
+    (directory / CUSTOMER_ZONES_FILE).write_text(yaml.dump(customer_zones(size), Dumper=_dumper(), sort_keys=False))
     return directory
 
 

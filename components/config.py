@@ -15,6 +15,7 @@ import base64
 import binascii
 import ipaddress
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -450,6 +451,10 @@ class StackConfig(_Model):
     networks: Networks
     hosts: list[Host] = Field(min_length=1)
     zones: list[Zone] = Field(default_factory=list)
+    # YAML files (relative to the project directory) each holding a list of zones, read as if they
+    # followed `zones`: hundreds of customer zones would make the stack config too large to
+    # reach the program (the CLI passes it in one environment variable, at most 128 KiB on Linux).
+    zones_from: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(default_factory=list)
     dns: DnsSettings = DnsSettings()
     mail: MailSettings = MailSettings()
     gateway: GatewaySettings = GatewaySettings()
@@ -564,11 +569,17 @@ def _location(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _explain(error: ValidationError, stack_file: str, source: Mapping[str, Any]) -> str:
+def _explain(error: ValidationError, stack_file: str, zone_sources: list[tuple[str, int] | None]) -> str:
     lines = []
     for err in error.errors():
-        path = _location(err["loc"])
+        loc = err["loc"]
+        path = _location(loc)
         key = f"{CONFIG_NAMESPACE}:{path}" if path else f"{CONFIG_NAMESPACE}"
+        if len(loc) > 1 and loc[0] == "zones" and isinstance(loc[1], int) and loc[1] < len(zone_sources):
+            source = zone_sources[loc[1]]
+            if source is not None:  # a zone read from a zonesFrom file: the file and its index there
+                inner = _location(loc[2:])
+                key = f"{source[0]}: [{source[1]}]" + (f".{inner}" if inner else "")
         msg = err["msg"].removeprefix("Value error, ")
         value = err.get("input")
         shown = json.dumps(value, default=str) if not isinstance(value, dict) else "{...}"
@@ -595,12 +606,65 @@ def _explain(error: ValidationError, stack_file: str, source: Mapping[str, Any])
     return f"{stack_file}: invalid stack config:\n  - " + "\n  - ".join(unique)
 
 
-def parse_stack_config(values: Mapping[str, Any], stack_file: str = "stack config") -> StackConfig:
-    """Build the model from `isp:` keys (namespace already stripped, values already decoded)."""
+def parse_stack_config(
+    values: Mapping[str, Any], stack_file: str = "stack config", project_dir: str | None = None
+) -> StackConfig:
+    """Build the model from `isp:` keys (namespace already stripped, values already decoded).
+
+    The zones of `zonesFrom` files (relative to `project_dir`, default: the working directory)
+    follow those of `zones`; an error in one names the file and the zone's index in it.
+    """
+    values = dict(values)
+    zone_sources: list[tuple[str, int] | None] = []
+    inline = values.get("zones") or []
+    if values.get("zonesFrom") and isinstance(inline, list):
+        listed, sources = _listed_zones(values["zonesFrom"], project_dir or os.getcwd(), stack_file)
+        values["zones"] = [*inline, *listed]
+        # Inline zones keep their isp:zones[i] locations; listed ones are named by file.
+        zone_sources = [None] * len(inline) + sources
     try:
-        return StackConfig.model_validate(dict(values))
+        return StackConfig.model_validate(values)
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, stack_file, values)) from None
+        raise ConfigError(_explain(exc, stack_file, zone_sources)) from None
+
+
+def _listed_zones(files: Any, project_dir: str, stack_file: str) -> tuple[list[Any], list[tuple[str, int] | None]]:
+    """The zones of every `zonesFrom` file in order, with (file, index in file) for each."""
+    if not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
+        shown = json.dumps(files, default=str)[:120]
+        raise ConfigError(f"{stack_file}: invalid stack config:\n  - {CONFIG_NAMESPACE}:zonesFrom = {shown}: "
+                          "must be a list of file paths (relative to the project directory)")
+    zones: list[Any] = []
+    sources: list[tuple[str, int] | None] = []
+    for i, name in enumerate(files):
+        problem, listed = _read_zone_list(os.path.join(project_dir, name))
+        if problem:
+            raise ConfigError(f"{stack_file}: invalid stack config:\n  - {CONFIG_NAMESPACE}:zonesFrom[{i}] = "
+                              f"{json.dumps(name)}: {problem}")
+        zones.extend(listed)
+        sources.extend((name, j) for j in range(len(listed)))
+    return zones, sources
+
+
+def _read_zone_list(path: str) -> tuple[str | None, list[Any]]:
+    """(problem, zones) of one zonesFrom file: a YAML list of zones as `zones` would hold them."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as stream:
+            document = yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror}: {os.path.abspath(path)})", []
+    except UnicodeDecodeError:
+        return "is not UTF-8 text", []
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        return f"is not valid YAML{where} ({getattr(exc, 'problem', None) or 'unreadable'})", []
+    if not isinstance(document, list):
+        found = "an empty file" if document is None else f"a {type(document).__name__}"
+        return f"must hold a YAML list of zones (name, records, ...) as isp:zones does, found {found}", []
+    return None, document
 
 
 def load_stack_config() -> StackConfig:
@@ -623,7 +687,9 @@ def load_stack_config() -> StackConfig:
     secret_keys |= set(SECRET_KEYS)
     values = {k: v for k, v in raw.items() if k not in secret_keys}
     try:
-        return parse_stack_config(values, f"Pulumi.{stack}.yaml")
+        # zonesFrom paths are relative to the project directory (where Pulumi.yaml is).
+        project_dir = pulumi.runtime.get_root_directory() or os.getcwd()
+        return parse_stack_config(values, f"Pulumi.{stack}.yaml", project_dir)
     except ConfigError as exc:
         # RunError is how a program tells the engine "my input is wrong": no traceback.
         raise pulumi.RunError(str(exc)) from None

@@ -204,3 +204,31 @@ def test_backup_job_and_webmail_files_pass_their_real_checkers(previews, stack, 
         )
         assert result.stdout.strip() == f"Hostname webmail.{domain} does match certificate"
         assert not list(hosts.rglob("privkey.pem"))
+
+
+def test_zones_from_a_file_are_deployed_like_inline_ones(tmp_path):
+    project = project_copy(tmp_path, "dev", lambda c: c.update({"isp:zonesFrom": ["zones/customers.yaml"]}))
+    (project / "zones").mkdir()
+    (project / "zones" / "customers.yaml").write_text(
+        "- name: customer1.example\n"
+        "  records:\n"
+        "    - {name: www, type: A, content: 192.0.2.10}\n"
+        "    - {name: '@', type: MX, content: mail.example.net, priority: 10}\n"
+    )
+    result, document = preview("dev", project, tmp_path)
+    assert result.returncode == 0, result.stderr
+    zones = [r for r in document["resources"] if r["type"] == "cloudflare:index/zone:Zone"]
+    assert "customer1.example" in {z["inputs"]["name"] for z in zones}
+    records = {(r["inputs"]["name"], r["inputs"]["type"]) for r in document["resources"]
+               if r["type"] == "cloudflare:index/dnsRecord:DnsRecord"}
+    assert {("www.customer1.example", "A"), ("customer1.example", "MX")} <= records
+    assert "customer1.example" in document["outputs"]["zones"]
+
+
+def test_a_missing_zones_file_exits_2_and_registers_nothing(tmp_path):
+    project = project_copy(tmp_path, "dev", lambda c: c.update({"isp:zonesFrom": ["zones/missing.yaml"]}))
+    result, document = preview("dev", project, tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert 'isp:zonesFrom[0] = "zones/missing.yaml": cannot be read' in result.stderr
+    assert "Traceback" not in result.stderr
+    assert [r["type"] for r in document.get("resources", [])] in ([], ["pulumi:pulumi:Stack"])

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.generate import StackSize, stack_config, stack_file
+from bench.generate import CUSTOMER_ZONES_FILE, StackSize, customer_zones, stack_config, stack_file
 from bench.projects import REPO, STACK, floor_project, our_project
 from bench.run import SIZES, slope
 from components.config import parse_stack_config
@@ -31,12 +31,22 @@ def measure(tmp_path: Path, project: Path, *extra: str) -> dict:
 
 
 @pytest.mark.parametrize("size", [TINY, *SIZES], ids=lambda s: s.label)
-def test_generated_stacks_validate(size):
-    cfg = parse_stack_config(stack_config(size))
+def test_generated_stacks_validate(size, tmp_path):
+    (tmp_path / CUSTOMER_ZONES_FILE).write_text(yaml.safe_dump(customer_zones(size)))
+    cfg = parse_stack_config(stack_config(size), "Pulumi.bench.yaml", str(tmp_path))
     assert len(cfg.zones) == size.zones + 1  # the primary zone comes on top
     assert all(len(zone.records) == size.records_per_zone for zone in cfg.zones[1:])
     assert len(cfg.hosts) == size.hosts
     assert [pool.prefix.prefixlen for pool in cfg.networks.customer_pools] == [16] * size.pools
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: s.label)
+def test_generated_stack_config_fits_one_environment_variable(size):
+    # The CLI passes a program its stack config as JSON in PULUMI_CONFIG; Linux refuses one
+    # variable over 128 KiB (MAX_ARG_STRLEN), so even the largest stack must stay under it.
+    config = {key: value if isinstance(value, str) else json.dumps(value)
+              for key, value in stack_file(size)["config"].items()}
+    assert len(("PULUMI_CONFIG=" + json.dumps(config)).encode()) < 128 * 1024
 
 
 def test_tiny_stack_is_previewed_and_policed_and_measured(tmp_path):

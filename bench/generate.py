@@ -147,7 +147,7 @@ def stack_config(size: StackSize) -> dict[str, Any]:
         },
         "hosts": hosts,
         "zones": zones,
-        "zonesFrom": [CUSTOMER_ZONES_FILE],
+        "zonesFrom": [CUSTOMER_ZONES_FILE] if size.zones else [],
         "mail": {"dailyLimitPerAccount": 150, "submissionPorts": [587, 465, 2525]},
         "protect": True,
     }

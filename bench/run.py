@@ -41,8 +41,9 @@ SIZES = [
     StackSize(zones=100, records_per_zone=35, hosts=16, pools=2),
     StackSize(zones=400, records_per_zone=35, hosts=32, pools=4),
 ]
-# Repetitions per size (the median is kept): small sizes are cheap and noisier.
-REPEATS = [3, 3, 1]
+# Repetitions per size (the median is kept): this machine's speed drifts by 10% from one minute to
+# the next, enough to move a ratio across its goal, so the largest size is repeated too.
+REPEATS = [3, 3, 3]
 README_BEGIN = "<!-- bench:results:begin -->"
 README_END = "<!-- bench:results:end -->"
 
@@ -91,9 +92,15 @@ def measure_size(work: Path, size: StackSize, repeats: int) -> dict[str, Any]:
         "programRatio": program_seconds / floor_seconds,
         "wholeSeconds": whole_seconds,
         "wholeRatio": whole_seconds / floor_seconds,
+        # Each attempt's whole preview over the floor measured next to it: the spread of the ratio.
+        "wholeRatioRange": [min(paired), max(paired)] if (paired := [w["seconds"] / f["seconds"] for w, f in
+                                                                     zip(wholes, floors, strict=True)]) else None,
         "packAddedSeconds": whole_seconds - program_seconds,
         "packCpuSeconds": pack_cpu,
         "packMsPerResource": 1000 * pack_cpu / registered if pack_cpu is not None else None,
+        # Every run's seconds, so the spread behind each median can be seen.
+        "runs": {"floor": [r["seconds"] for r in floors], "program": [r["seconds"] for r in programs],
+                 "whole": [r["seconds"] for r in wholes]},
         "floorRssMb": median_of(floors, "rssMb"),
         "programRssMb": median_of(programs, "rssMb"),
         "wholeRssMb": median_of(wholes, "rssMb"),
@@ -136,20 +143,21 @@ def machine() -> dict[str, Any]:
 
 def table(results: dict[str, Any]) -> str:
     rows = [
-        "| registered | floor s | program s | ×floor | whole preview s | ×floor | pack CPU s | pack ms/res "
-        "| preflight RSS MB | pack RSS MB |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| registered | floor s | program s | ×floor | whole preview s | ×floor | ×floor per run | pack CPU s "
+        "| pack ms/res | preflight RSS MB | pack RSS MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results["sizes"]:
         rows.append(
             f"| {r['registered']:,} | {r['floorSeconds']:.1f} | {r['programSeconds']:.1f} | {r['programRatio']:.2f} "
-            f"| {r['wholeSeconds']:.1f} | {r['wholeRatio']:.2f} | {r['packCpuSeconds']:.1f} "
+            f"| {r['wholeSeconds']:.1f} | {r['wholeRatio']:.2f} | {r['wholeRatioRange'][0]:.2f}-"
+            f"{r['wholeRatioRange'][1]:.2f} | {r['packCpuSeconds']:.1f} "
             f"| {r['packMsPerResource']:.2f} | {r['wholeRssMb']:.0f} | {r['packRssMb']:.0f} |"
         )
     for label, key in (("slope, all sizes", "slopes"), ("slope, two largest", "slopesLargest")):
         s = {figure: "-" if value is None else f"{value:.2f}" for figure, value in results[key].items()}
         rows.append(
-            f"| **{label}** | {s['floorSeconds']} | {s['programSeconds']} | | {s['wholeSeconds']} | "
+            f"| **{label}** | {s['floorSeconds']} | {s['programSeconds']} | | {s['wholeSeconds']} | | "
             f"| {s['packCpuSeconds']} | | {s['wholeRssMb']} | {s['packRssMb']} |"
         )
     rows += ["", "| render case | small | ms | large | ms | lines (large) | slope |",

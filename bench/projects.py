@@ -8,6 +8,7 @@ records to register.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def our_project(directory: Path, size: StackSize) -> Path:
         if not link.exists() and (REPO / name).exists():
             link.symlink_to(REPO / name)
     (directory / f"Pulumi.{STACK}.yaml").write_text(yaml.dump(stack_file(size), Dumper=_dumper(), sort_keys=False))
-    (directory / CUSTOMER_ZONES_FILE).write_text(yaml.dump(customer_zones(size), Dumper=_dumper(), sort_keys=False))
+    (directory / CUSTOMER_ZONES_FILE).write_text(json.dumps(customer_zones(size), indent=1))
     return directory
 
 

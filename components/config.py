@@ -647,16 +647,22 @@ def _listed_zones(files: Any, project_dir: str, stack_file: str) -> tuple[list[A
 
 
 def _read_zone_list(path: str) -> tuple[str | None, list[Any]]:
-    """(problem, zones) of one zonesFrom file: a YAML list of zones as `zones` would hold them."""
+    """(problem, zones) of one zonesFrom file: a list of zones as `zones` would hold them, in YAML, or
+    in JSON when the name ends in .json (a list generated from a customer database: 100x faster to read)."""
     import yaml
 
     try:
         with open(path, encoding="utf-8") as stream:
-            document = yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            if path.endswith(".json"):
+                document = json.load(stream)
+            else:
+                document = yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except OSError as exc:
         return f"cannot be read ({exc.strerror}: {os.path.abspath(path)})", []
     except UnicodeDecodeError:
         return "is not UTF-8 text", []
+    except json.JSONDecodeError as exc:
+        return f"is not valid JSON at line {exc.lineno} ({exc.msg})", []
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -27,6 +29,17 @@ def test_listed_zones_follow_the_inline_ones(dev_values, tmp_path):
     assert [z.name for z in cfg.zones] == [*inline, "customer1.example", "customer2.example", "customer3.example"]
     assert cfg.zones[len(inline)].records[0].content == "192.0.2.10"
     assert cfg.zones_from == ["zones/customers.yaml", "more.yaml"]
+
+
+def test_a_json_file_is_read_as_json(dev_values, tmp_path):
+    (tmp_path / "customers.json").write_text(json.dumps([*CUSTOMERS, {"name": "customer3.example"}]))
+    (tmp_path / "broken.json").write_text('[{"name": "customer1.example",}]')
+    dev_values["zonesFrom"] = ["customers.json"]
+    cfg = parse_stack_config(dev_values, "Pulumi.dev.yaml", str(tmp_path))
+    assert [z.name for z in cfg.zones][-3:] == ["customer1.example", "customer2.example", "customer3.example"]
+    dev_values["zonesFrom"] = ["broken.json"]
+    with pytest.raises(ConfigError, match=r'isp:zonesFrom\[0\] = "broken.json": is not valid JSON at line 1'):
+        parse_stack_config(dev_values, "Pulumi.dev.yaml", str(tmp_path))
 
 
 def test_relative_paths_resolve_against_the_project_dir(dev_values, tmp_path, monkeypatch):

@@ -451,9 +451,10 @@ class StackConfig(_Model):
     networks: Networks
     hosts: list[Host] = Field(min_length=1)
     zones: list[Zone] = Field(default_factory=list)
-    # YAML files (relative to the project directory) each holding a list of zones, read as if they
-    # followed `zones`: hundreds of customer zones would make the stack config too large to
-    # reach the program (the CLI passes it in one environment variable, at most 128 KiB on Linux).
+    # Files (YAML, or JSON if named *.json; relative to the project directory) each holding a list
+    # of zones, read as if they followed `zones`: hundreds of customer zones would make the stack
+    # config too large to reach the program (the CLI passes it in one environment variable, at
+    # most 128 KiB on Linux).
     zones_from: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(default_factory=list)
     dns: DnsSettings = DnsSettings()
     mail: MailSettings = MailSettings()
@@ -602,8 +603,11 @@ def _explain(error: ValidationError, stack_file: str, zone_sources: list[tuple[s
             else:
                 lines.append(head + msg)
     # pydantic reports every branch of a union; keep each distinct line once.
-    unique = list(dict.fromkeys(lines))
-    return f"{stack_file}: invalid stack config:\n  - " + "\n  - ".join(unique)
+    return _invalid(stack_file, list(dict.fromkeys(lines)))
+
+
+def _invalid(stack_file: str, lines: list[str]) -> str:
+    return f"{stack_file}: invalid stack config:\n  - " + "\n  - ".join(lines)
 
 
 def parse_stack_config(
@@ -632,15 +636,15 @@ def _listed_zones(files: Any, project_dir: str, stack_file: str) -> tuple[list[A
     """The zones of every `zonesFrom` file in order, with (file, index in file) for each."""
     if not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
         shown = json.dumps(files, default=str)[:120]
-        raise ConfigError(f"{stack_file}: invalid stack config:\n  - {CONFIG_NAMESPACE}:zonesFrom = {shown}: "
-                          "must be a list of file paths (relative to the project directory)")
+        raise ConfigError(_invalid(stack_file, [f"{CONFIG_NAMESPACE}:zonesFrom = {shown}: must be a list of file "
+                                                "paths (relative to the project directory)"]))
     zones: list[Any] = []
     sources: list[tuple[str, int] | None] = []
     for i, name in enumerate(files):
         problem, listed = _read_zone_list(os.path.join(project_dir, name))
         if problem:
-            raise ConfigError(f"{stack_file}: invalid stack config:\n  - {CONFIG_NAMESPACE}:zonesFrom[{i}] = "
-                              f"{json.dumps(name)}: {problem}")
+            key = f"{CONFIG_NAMESPACE}:zonesFrom[{i}]"
+            raise ConfigError(_invalid(stack_file, [f"{key} = {json.dumps(name)}: {problem}"]))
         zones.extend(listed)
         sources.extend((name, j) for j in range(len(listed)))
     return zones, sources
@@ -669,7 +673,7 @@ def _read_zone_list(path: str) -> tuple[str | None, list[Any]]:
         return f"is not valid YAML{where} ({getattr(exc, 'problem', None) or 'unreadable'})", []
     if not isinstance(document, list):
         found = "an empty file" if document is None else f"a {type(document).__name__}"
-        return f"must hold a YAML list of zones (name, records, ...) as isp:zones does, found {found}", []
+        return f"must hold a list of zones (name, records, ...) as isp:zones does, found {found}", []
     return None, document
 
 

@@ -85,7 +85,7 @@ def test_a_zone_in_two_places_is_refused(dev_values, tmp_path):
     ("content", "expected"),
     [
         (None, "cannot be read (No such file or directory"),
-        ("", "must hold a YAML list of zones (name, records, ...) as isp:zones does, found an empty file"),
+        ("", "must hold a list of zones (name, records, ...) as isp:zones does, found an empty file"),
         ("zones:\n  - name: customer1.example\n", "found a dict"),
         ("- name: [unclosed\n", "is not valid YAML at line"),
         (b"\xff\xfe- name: x\n", "is not UTF-8 text"),

@@ -183,34 +183,25 @@ class ServiceConfig(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ServiceConfigArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("isp:delivery:ServiceConfig", name, None, opts)
-        if args.connection.transport == "local":
-            self._deliver_locally(name, args)
-            return
-        connection = args.connection.args()
-        child = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        transport = _Transport(args.connection)
         staging_dirs = sorted({posixpath.dirname(staging_path(f.path)) for f in args.files})
-        prepare = command.remote.Command(
+        prepare = transport.command(
             f"{name}-staging",
-            connection=connection,
             create=_words(["mkdir", "-p", "-m", "0700", *staging_dirs]),
             triggers=staging_dirs,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         copies = [
-            command.remote.CopyToRemote(
+            transport.copy(
                 f"{name}-{managed.resource_role}",
-                connection=connection,
-                source=pulumi.StringAsset(managed.content),
-                remote_path=staging_path(managed.path),
-                triggers=[_digest(managed.content)],
+                managed,
                 opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[prepare]),
             )
             for managed in args.files
         ]
         script = install_script(args.files, args.checks, args.reload)
-        self.install = command.remote.Command(
+        self.install = transport.command(
             f"{name}-install",
-            connection=connection,
             create=script,
             update=script,
             triggers=[_digest(f.content) for f in args.files],
@@ -218,41 +209,41 @@ class ServiceConfig(pulumi.ComponentResource):
         )
         self.register_outputs({"installed": self.install.stdout})
 
-    def _deliver_locally(self, name: str, args: ServiceConfigArgs) -> None:
-        """The same three steps as over SSH, as local.Commands run inside the local host."""
-        interpreter = args.connection.interpreter()
-        child = pulumi.ResourceOptions(parent=self, protect=args.protect)
-        staging_dirs = sorted({posixpath.dirname(staging_path(f.path)) for f in args.files})
-        prepare = command.local.Command(
-            f"{name}-staging",
-            create=_words(["mkdir", "-p", "-m", "0700", *staging_dirs]),
-            interpreter=interpreter,
-            triggers=staging_dirs,
-            opts=child,
-        )
-        copies = [
-            command.local.Command(
-                f"{name}-{managed.resource_role}",
+
+class _Transport:
+    """The two resource kinds that carry stage -> validate -> swap -> reload to a host: a command run on
+    it, and a file copied to its staged path. Over SSH: `remote.Command` and `remote.CopyToRemote`;
+    locally: `local.Command`s run inside the local host, the copy's content on stdin."""
+
+    def __init__(self, connection: HostConnection) -> None:
+        self._connection = connection
+        self._local = connection.transport == "local"
+        self._interpreter = connection.interpreter() if self._local else None
+        self._ssh = None if self._local else connection.args()
+
+    def command(self, name: str, *, create: str, triggers: list[str], opts: pulumi.ResourceOptions,
+                update: str | None = None) -> pulumi.CustomResource:
+        if self._local:
+            return command.local.Command(name, create=create, update=update, interpreter=self._interpreter,
+                                         triggers=triggers, opts=opts)
+        return command.remote.Command(name, connection=self._ssh, create=create, update=update, triggers=triggers,
+                                      opts=opts)
+
+    def copy(self, name: str, managed: ManagedFile, *, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+        staged, triggers = staging_path(managed.path), [_digest(managed.content)]
+        if self._local:
+            return command.local.Command(
+                name,
                 create=WRITE_STAGED,
                 stdin=managed.content,
                 # Data, not shell text: which host and which staged file this content is for.
-                environment={"ISP_HOST": args.connection.host, "ISP_STAGED_PATH": staging_path(managed.path)},
-                interpreter=interpreter,
-                triggers=[_digest(managed.content)],
-                opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[prepare]),
+                environment={"ISP_HOST": self._connection.host, "ISP_STAGED_PATH": staged},
+                interpreter=self._interpreter,
+                triggers=triggers,
+                opts=opts,
             )
-            for managed in args.files
-        ]
-        script = install_script(args.files, args.checks, args.reload)
-        self.install = command.local.Command(
-            f"{name}-install",
-            create=script,
-            update=script,
-            interpreter=interpreter,
-            triggers=[_digest(f.content) for f in args.files],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=copies),
-        )
-        self.register_outputs({"installed": self.install.stdout})
+        return command.remote.CopyToRemote(name, connection=self._ssh, source=pulumi.StringAsset(managed.content),
+                                           remote_path=staged, triggers=triggers, opts=opts)
 
 
 def _digest(text: str) -> str:

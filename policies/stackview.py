@@ -598,25 +598,22 @@ def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+# The parser of each kind of delivered file.
+_PARSERS = {
+    "bind": bindconf.parse_named_conf,
+    "postfix-main": postfixconf.parse_main_cf,
+    "postfix-master": postfixconf.parse_master_cf,
+    "nftables": nftconf.parse_ruleset,
+    "ratelimit": ratelimitconf.parse_rate_limit_yaml,
+    "dovecot": dovecotconf.mbox_settings,
+    "nginx": nginxconf.parse,
+}
+
+
 def parse_file(f: HostFile) -> Any:
     """Parse a delivered file by kind; None when the kind has no parser or the text is unknown."""
-    if f.text is None:
-        return None
-    if f.kind == "bind":
-        return bindconf.parse_named_conf(f.text)
-    if f.kind == "postfix-main":
-        return postfixconf.parse_main_cf(f.text)
-    if f.kind == "postfix-master":
-        return postfixconf.parse_master_cf(f.text)
-    if f.kind == "nftables":
-        return nftconf.parse_ruleset(f.text)
-    if f.kind == "ratelimit":
-        return ratelimitconf.parse_rate_limit_yaml(f.text)
-    if f.kind == "dovecot":
-        return dovecotconf.mbox_settings(f.text)
-    if f.kind == "nginx":
-        return nginxconf.parse(f.text)
-    return None
+    parser = _PARSERS.get(f.kind)
+    return None if f.text is None or parser is None else parser(f.text)
 
 
 def stack_name(urn: str) -> str:

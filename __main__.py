@@ -15,6 +15,7 @@ from components.dns_zone import DnsZone, DnsZoneArgs
 from components.gateway import Gateway, GatewayArgs, NatMapping, PublishedService
 from components.mail_host import MailHost, MailHostArgs
 from components.name_server import NameServer, NameServerArgs
+from components.registrations import all_registered
 from components.reverse_zone import HostPtr, ReverseZone, ReverseZoneArgs
 from components.web_host import WebHost, WebHostArgs, WebmailSite
 
@@ -38,12 +39,13 @@ own_networks = [str(n) for n in cfg.networks.own_networks()]
 customer_pools = [str(p.prefix) for p in cfg.networks.customer_pools]
 dialup_pools = [str(p.prefix) for p in cfg.networks.customer_pools if p.kind == "dialup"]
 
+parts: list[pulumi.ComponentResource] = []  # every component of the stack, for all_registered
 bind_zone_files = []
 for zone in cfg.zones:
     if cfg.delivery == "local":  # no Cloudflare in the lab: our BIND serves the forward zones
         bind_zone_files.append(forward_zone_file(cfg, zone, today))
         continue
-    DnsZone(
+    parts.append(DnsZone(
         zone.name,
         DnsZoneArgs(
             zone=zone.name,
@@ -51,11 +53,11 @@ for zone in cfg.zones:
             records=zone_records(cfg, zone),
             protect=cfg.protect,
         ),
-    )
+    ))
 
 for data in reverse_zones(cfg, today):
     on_cloudflare = cfg.dns.reverse_zones_on == "cloudflare" and not data.has_pools and cfg.delivery != "local"
-    ReverseZone(
+    parts.append(ReverseZone(
         data.zone,
         ReverseZoneArgs(
             zone=data.zone,
@@ -65,7 +67,7 @@ for data in reverse_zones(cfg, today):
             account_id=cfg.organization.cloudflare_account_id,
             protect=cfg.protect,
         ),
-    )
+    ))
     if not on_cloudflare:
         bind_zone_files.append(data.file)
 if pool_zone := pool_zone_file(cfg, today):
@@ -73,7 +75,7 @@ if pool_zone := pool_zone_file(cfg, today):
 
 primary, *secondaries = cfg.hosts_with("dns")
 for host in cfg.hosts_with("dns"):
-    NameServer(
+    parts.append(NameServer(
         host.name,
         NameServerArgs(
             connection=connection(host),
@@ -85,7 +87,7 @@ for host in cfg.hosts_with("dns"):
             rate_limit_per_second=cfg.dns.rate_limit_per_second,
             protect=cfg.protect,
         ),
-    )
+    ))
 
 mail_hosts = [
     MailHost(
@@ -105,6 +107,7 @@ mail_hosts = [
     )
     for host in cfg.hosts_with("mail")
 ]
+parts += mail_hosts
 
 
 
@@ -124,20 +127,20 @@ def webmail_site() -> WebmailSite:
 domain = cfg.organization.domain
 for host in cfg.hosts:
     if {"web", "webmail"} & set(host.roles):
-        WebHost(
+        parts.append(WebHost(
             host.name,
             WebHostArgs(
                 connection=connection(host),
                 www_names=[f"www.{domain}", domain] if "web" in host.roles else [],
                 webmail=webmail_site() if "webmail" in host.roles else None,
             ),
-        )
+        ))
 
 for host in cfg.hosts_with("db"):
-    DatabaseBackup(
+    parts.append(DatabaseBackup(
         host.name,
         DatabaseBackupArgs(connection=connection(host), fqdn=cfg.fqdn(host), database=cfg.database_of(host)),
-    )
+    ))
 
 gateway_host = cfg.hosts_with("gateway")[0]
 other_public_hosts = [h for h in cfg.hosts if h.public_address and not {"mail", "gateway"} & set(h.roles)]
@@ -151,7 +154,7 @@ published = [
         + ([("tcp", 80), ("tcp", 443)] if {"web", "webmail"} & set(host.roles) else [])
     )
 ]
-Gateway(
+parts.append(Gateway(
     gateway_host.name,
     GatewayArgs(
         connection=connection(gateway_host),
@@ -169,8 +172,11 @@ Gateway(
         published=published,
         submission_ports=cfg.mail.submission_ports,
     ),
-)
+))
 
 pulumi.export("nameServers", [cfg.fqdn(h) for h in cfg.hosts_with("dns")])
 pulumi.export("mailHosts", [m.fqdn for m in mail_hosts])
 pulumi.export("zones", [z.name for z in cfg.zones])
+
+# One wait for every registration before the SDK's own, which rescans every output per completion.
+pulumi.run(lambda: all_registered(parts))

@@ -3,7 +3,7 @@
 Our program is linked, not copied (`__main__.py`, `components/`, `Pulumi.yaml` and the `.venv`
 the project names), so the benchmark measures the code in this checkout; only the stack file and
 its customer zones file are generated. The floor is `bench/floor_program` with the number of
-records to register.
+records to register (and, for the settled floor, `floor:settled`).
 """
 
 from __future__ import annotations
@@ -35,13 +35,17 @@ def our_project(directory: Path, size: StackSize) -> Path:
     return directory
 
 
-def floor_project(directory: Path, registrations: int) -> Path:
-    """A project dir registering `registrations` resources in all: one zone and its DNS records."""
+def floor_project(directory: Path, registrations: int, *, settled: bool = False) -> Path:
+    """A project dir registering `registrations` resources in all: one zone and its DNS records.
+
+    `settled`: the floor also waits for its registrations in one gather, as our program does.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     for name in ("Pulumi.yaml", "__main__.py"):
         shutil.copyfile(FLOOR_PROGRAM / name, directory / name)
     records = max(1, registrations - FLOOR_FIXED_REGISTRATIONS)
-    (directory / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": {"floor:records": str(records)}}))
+    config = {"floor:records": str(records)} | ({"floor:settled": "true"} if settled else {})
+    (directory / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump({"config": config}))
     return directory
 
 

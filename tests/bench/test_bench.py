@@ -75,3 +75,9 @@ def test_the_floor_registers_as_many_resources_as_asked(tmp_path):
 def test_slope_is_the_exponent_of_a_power_law():
     assert slope([(1_000, 2.0), (4_000, 8.0), (16_000, 32.0)]) == pytest.approx(1.0)
     assert slope([(1_000, 1.0), (4_000, 16.0), (16_000, 256.0)]) == pytest.approx(2.0)
+
+
+def test_the_settled_floor_registers_the_same_resources(tmp_path):
+    plain = measure(tmp_path, floor_project(tmp_path / "floor", 40))
+    settled = measure(tmp_path, floor_project(tmp_path / "settled", 40, settled=True))
+    assert settled["registered"] == plain["registered"] == 40

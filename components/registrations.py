@@ -3,7 +3,7 @@
 After the program, Pulumi's Python SDK (`wait_for_rpcs`) waits for every outstanding output with
 `asyncio.wait(FIRST_COMPLETED)` and starts again each time any one of them completes. A large
 stack has ~21 outputs per DNS record outstanding (350,000 at 16k records), and the wait rescans all
-of them 7 to 14 times: 6 of the 32 seconds a bare 16k-record program takes here (bench/README.md).
+of them 7 to 14 times: 5 of the 29 seconds a bare 16k-record program takes here (bench/README.md).
 Waiting for every resource's URN first, in one gather, lets the outputs settle as the
 registrations complete, so the SDK's wait finds next to nothing left.
 

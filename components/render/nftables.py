@@ -80,11 +80,9 @@ def render_gateway_ruleset(
     )
     servers = quoting.ip_networks(server_networks, "server_networks")
     management = quoting.ip_networks(ssh_management_networks, "ssh_management_networks")
-    if quoting.any_overlap(pools, servers):  # then find the first pair, to name it
-        for pool in pools:
-            for server in servers:
-                if pool.version == server.version and pool.overlaps(server):
-                    raise quoting.RenderValueError("customer_pools", str(pool), f"overlaps server network {server}")
+    if overlap := quoting.first_overlap(pools, servers):
+        pool, server = overlap
+        raise quoting.RenderValueError("customer_pools", str(pool), f"overlaps server network {server}")
 
     mail_pairs = _nat_pairs(mail_hosts, gateway_public)
     static_pairs = _nat_pairs(static_nat, gateway_public, parameter="static_nat")

@@ -65,14 +65,11 @@ def render_postfix_main_cf(
     key = quoting.absolute_path(tls_key_path, "tls_key_path")
     trusted = quoting.ip_networks(own_networks, "own_networks")
     pools = quoting.ip_networks(customer_pools, "customer_pools")
-    if quoting.any_overlap(trusted, pools):  # then find the first pair, to name it
-        for network in trusted:
-            for pool in pools:
-                if network.version == pool.version and network.overlaps(pool):
-                    raise quoting.RenderValueError(
-                        "own_networks", str(network),
-                        f"overlaps customer pool {pool}: customers must authenticate to relay",
-                    )
+    if overlap := quoting.first_overlap(trusted, pools):
+        network, pool = overlap
+        raise quoting.RenderValueError(
+            "own_networks", str(network), f"overlaps customer pool {pool}: customers must authenticate to relay"
+        )
     relays = [
         quoting.fqdn(name, f"relay_domains[{i}]")
         for i, name in enumerate(quoting.listing(relay_domains, "relay_domains"))

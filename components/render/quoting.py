@@ -175,6 +175,15 @@ def any_overlap(left: Iterable[IPNetwork], right: Iterable[IPNetwork]) -> bool:
     return False
 
 
+def first_overlap(left: Sequence[IPNetwork], right: Sequence[IPNetwork]) -> tuple[IPNetwork, IPNetwork] | None:
+    """The first (left, right) pair that overlaps (same IP version), to name it in an error; None if none.
+
+    The linear sweep answers whether; only then are the pairs compared, in order."""
+    if not any_overlap(left, right):
+        return None
+    return next((a, b) for a in left for b in right if a.version == b.version and a.overlaps(b))
+
+
 def networks_within(networks: Sequence[IPNetwork], containers: Iterable[IPNetwork]) -> list[bool]:
     """For each of `networks`, whether it lies inside one of `containers` (same IP version): the
     containers are indexed by prefix length once, so each answer is one set lookup per length."""

@@ -35,6 +35,13 @@ def test_any_overlap_is_the_pairwise_check(left, right):
 
 @settings(max_examples=300, deadline=None)
 @given(networks(), networks())
+def test_first_overlap_is_the_first_pair_in_pairwise_order(left, right):
+    pairs = [(a, b) for a in left for b in right if a.version == b.version and a.overlaps(b)]
+    assert quoting.first_overlap(left, right) == (pairs[0] if pairs else None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(networks(), networks())
 def test_networks_within_is_the_pairwise_check(candidates, containers):
     pairwise = [any(c.version == n.version and n.subnet_of(c) for c in containers) for n in candidates]
     assert quoting.networks_within(candidates, containers) == pairwise

@@ -22,16 +22,21 @@ PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
 if str(PACK_DIR) not in sys.path:
     sys.path.insert(0, str(PACK_DIR))
 
-import rulekit  # noqa: E402
-import stackview  # noqa: E402
+from hostview import evidence, stackview  # noqa: E402
 from pulumi_policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions  # noqa: E402
-from pulumi_policy.deserialize import deserialize_properties  # noqa: E402
-from pulumi_policy.proxy import unknown_checking_proxy  # noqa: E402
+from pulumi_policy.deserialize import (  # noqa: E402  # noqa: E402
+    SPECIAL_ASSET_SIG,
+    SPECIAL_SECRET_SIG,
+    SPECIAL_SIG_KEY,
+    deserialize_properties,
+)
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy  # noqa: E402
+from rules import kit as rulekit  # noqa: E402
 
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-SIG = "4dabf18193072939515e22adb298388d"
-SECRET = "1b47061264138c4ac30d75fd1eb44270"
-ASSET = "c44067f5952c0a294b673a41bacd8c17"
+UNKNOWN = UNKNOWN_STRING_VALUE
+SIG = SPECIAL_SIG_KEY
+SECRET = SPECIAL_SECRET_SIG
+ASSET = SPECIAL_ASSET_SIG
 PROJECT = "isp"
 
 
@@ -84,12 +89,15 @@ def component(rtype: str, name: str, props: dict[str, Any], stack: str = "dev") 
 
 
 def view_of(*resources: PolicyResource) -> stackview.StackView:
-    return stackview.build_view([stackview.raw_resource(r) for r in resources])
+    return stackview.build_view([evidence.raw_resource(r) for r in resources])
 
 
-def run(rule, subject, config: dict | None = None, schema: dict | None = None) -> tuple[list[str], str | None]:
-    """(finding messages, not-applicable reason) of a rule, through the wrapper's own runner."""
-    findings, skipped = rulekit.run_rule(rule, subject, rulekit.settings(schema, config or {}), "test")
+def run(rule, subject, config: dict | None = None) -> tuple[list[str], str | None]:
+    """(finding messages, not-applicable reason) of a declared rule, through the wrapper's own runner,
+    with its typed config built from `config` (camelCase keys, as the engine sends them)."""
+    declaration = rule.declaration
+    typed = rulekit.typed_config(declaration.config, config or {})
+    findings, skipped = rulekit.run_rule(rule, subject, typed, declaration.id)
     return [f.message for f in findings], (skipped.reason if skipped else None)
 
 

@@ -11,21 +11,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import backup_rules
-import dns_rules
-import gateway_rules
-import hosting_rules
-import mail_rules
+import lessons
 import pytest
-import web_rules
 from google.protobuf import struct_pb2
 from pack_builders import ASSET, SECRET, SIG, UNKNOWN, urn
 from pulumi.runtime import proto
 from pulumi_policy import EnforcementLevel, Severity
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
-POLICIES = [*dns_rules.POLICIES, *hosting_rules.POLICIES, *mail_rules.POLICIES, *gateway_rules.POLICIES,
-            *backup_rules.POLICIES, *web_rules.POLICIES]
+POLICIES = [declaration.policy() for declaration in lessons.declarations()]
 MANDATORY = {"no-open-recursion", "dns-not-cohosted-with-web", "mail-host-fcrdns", "prod-zones-protected",
              "webmail-certificate-matches"}
 

@@ -1,0 +1,252 @@
+"""Declaring a policy at its rule, and turning the rule into a pulumi_policy object.
+
+A rule is a generator over the typed view (stack rules) or one resource's raw facts
+(resource rules) yielding `Finding`s (message, optional URN) or one `NotApplicable`. It is
+declared right where it is written, octoDNS-style:
+
+    @dataclass(frozen=True)
+    class LookupConfig:
+        lookup_limit: int = setting(10, "Most DNS-querying SPF terms (RFC 7208: 10).", minimum=1)
+
+    @declare("spf-valid", lesson=6, level=ADVISORY, severity=Severity.MEDIUM, config=LookupConfig,
+             description=..., remediation=..., url=...)
+    def spf_findings(view, config: LookupConfig): ...
+
+The config's JSON schema is generated from the dataclass (camelCase keys, defaults written
+once); the rule receives an instance. Every declaration lands in `DECLARED`, from which the
+lesson registry (`lessons.py`) and the pack are assembled. The wrappers never let an
+exception escape (a rule that cannot judge says why, as a violation of the policy itself)
+and report "not applicable" through the SDK when a rule found nothing to judge.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from hostview import evidence, stackview
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationPolicy,
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    message: str
+    urn: str | None = None
+
+
+@dataclass(frozen=True)
+class NotApplicable:
+    reason: str
+
+
+Outcome = Finding | NotApplicable
+StackRule = Callable[[stackview.StackView, Mapping[str, Any]], Iterable[Outcome]]
+ResourceRule = Callable[[evidence.RawResource, Mapping[str, Any]], Iterable[Outcome]]
+
+
+
+ADVISORY = EnforcementLevel.ADVISORY
+MANDATORY = EnforcementLevel.MANDATORY
+
+
+def setting(default: Any, description: str, *, minimum: int | None = None) -> Any:
+    """A typed policy config field: its default and description, written once."""
+    meta = {"description": description}
+    if minimum is not None:
+        meta["minimum"] = minimum
+    if isinstance(default, (list, tuple)):
+        return field(default=tuple(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+_JSON_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean"}
+
+
+def _json_type(annotation: Any) -> dict[str, Any]:
+    origin = typing.get_origin(annotation)
+    if origin in (tuple, list):
+        item = typing.get_args(annotation)[0]
+        return {"type": "array", "items": {"type": _JSON_TYPES[item]}}
+    return {"type": _JSON_TYPES[annotation]}
+
+
+def config_schema(config_type: type | None) -> dict[str, dict[str, Any]]:
+    """The JSON schema properties of a config dataclass (camelCase keys, defaults as JSON)."""
+    if config_type is None:
+        return {}
+    hints = typing.get_type_hints(config_type)
+    out: dict[str, dict[str, Any]] = {}
+    for f in fields(config_type):
+        spec = _json_type(hints[f.name])
+        default = f.default
+        spec["default"] = list(default) if isinstance(default, tuple) else default
+        spec.update(f.metadata)
+        out[camel(f.name)] = spec
+    return out
+
+
+def settings(schema: Mapping[str, Mapping[str, Any]] | None, given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Schema defaults overlaid with the configured values that have the schema's type."""
+    out: dict[str, Any] = {}
+    for key, spec in (schema or {}).items():
+        if "default" in spec:
+            out[key] = spec["default"]
+        value = (given or {}).get(key)
+        if value is not None and _fits(value, spec.get("type")):
+            out[key] = value
+    return out
+
+
+def typed_config(config_type: type | None, given: Mapping[str, Any] | None) -> Any:
+    """An instance of the policy's config dataclass from the engine's config (defaults first)."""
+    if config_type is None:
+        return None
+    values = settings(config_schema(config_type), given)
+    hints = typing.get_type_hints(config_type)
+    kwargs = {}
+    for f in fields(config_type):
+        value = values.get(camel(f.name), f.default)
+        if typing.get_origin(hints[f.name]) in (tuple, list):
+            value = tuple(value)
+        elif hints[f.name] is int and isinstance(value, float):
+            value = int(value)
+        kwargs[f.name] = value
+    return config_type(**kwargs)
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """One policy as declared at its rule: what the registry, the README and the pack read."""
+
+    id: str
+    lesson: int | str  # a lesson number, or "safety"
+    level: EnforcementLevel
+    severity: Severity
+    description: str
+    remediation: str
+    url: str
+    rule: Callable[..., Iterable[Outcome]]
+    config: type | None = None
+    resource_types: frozenset[str] | None = None  # None: a stack policy
+    tags: tuple[str, ...] = ()
+
+    def policy(self) -> StackValidationPolicy | ResourceValidationPolicy:
+        build = stack_policy if self.resource_types is None else resource_policy
+        return build(self)
+
+
+DECLARED: list[Declaration] = []
+
+
+def declare(policy_id: str, *, lesson: int | str, level: EnforcementLevel, severity: Severity, description: str,
+            remediation: str, url: str, config: type | None = None, resource_types: Iterable[str] | None = None,
+            tags: Iterable[str] = ()) -> Callable[[Callable], Callable]:
+    """Declare the policy `policy_id` at its rule function (see the module docstring)."""
+    def register(rule: Callable) -> Callable:
+        declaration = Declaration(
+            policy_id, lesson, level, severity, description, remediation, url, rule, config,
+            frozenset(resource_types) if resource_types is not None else None, tuple(tags))
+        DECLARED[:] = [d for d in DECLARED if d.id != policy_id] + [declaration]
+        rule.declaration = declaration
+        return rule
+    return register
+
+def _fits(value: Any, kind: str | None) -> bool:
+    if kind == "integer":
+        whole_float = isinstance(value, float) and value.is_integer()
+        return (isinstance(value, int) and not isinstance(value, bool)) or whole_float
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "array":
+        return isinstance(value, (list, tuple))
+    if kind == "boolean":
+        return isinstance(value, bool)
+    return True
+
+
+def run_rule(rule: Callable[..., Iterable[Outcome]], subject: Any, config: Mapping[str, Any],
+             policy_name: str) -> tuple[list[Finding], NotApplicable | None]:
+    """Run a rule; an exception becomes one finding that says the rule could not judge."""
+    findings: list[Finding] = []
+    skipped: NotApplicable | None = None
+    try:
+        for outcome in rule(subject, config):
+            if isinstance(outcome, Finding):
+                findings.append(outcome)
+            elif isinstance(outcome, NotApplicable) and skipped is None:
+                skipped = outcome
+    except evidence.UnknownValueError:
+        raise  # the SDK reports "can't run during preview" (advisory); at update the value is known
+    except Exception as exc:  # noqa: BLE001 - a policy must answer, never crash the analyzer
+        findings.append(Finding(f"{policy_name} could not judge this input ({type(exc).__name__}: {exc}); "
+                                "fix the input or report the pack bug"))
+    return findings, (skipped if not findings else None)
+
+
+def _schema(declaration: Declaration) -> PolicyConfigSchema | None:
+    properties = config_schema(declaration.config)
+    return PolicyConfigSchema(properties=properties) if properties else None
+
+
+def stack_policy(declaration: Declaration) -> StackValidationPolicy:
+    name = declaration.id
+
+    def validate(args, report_violation) -> None:
+        try:
+            configured = typed_config(declaration.config, args.get_config())
+            view = stackview.view_of(list(args.resources))
+        except Exception as exc:  # noqa: BLE001
+            report_violation(f"{name} could not read the stack ({type(exc).__name__}: {exc})", None)
+            return
+        findings, skipped = run_rule(declaration.rule, view, configured, name)
+        for finding in findings:
+            report_violation(finding.message, finding.urn)
+        if skipped is not None:
+            args.not_applicable(skipped.reason)
+
+    return StackValidationPolicy(
+        name=name, description=declaration.description, validate=validate, enforcement_level=declaration.level,
+        config_schema=_schema(declaration), severity=declaration.severity,
+        remediation_steps=declaration.remediation, url=declaration.url, tags=list(declaration.tags) or None,
+    )
+
+
+def resource_policy(declaration: Declaration) -> ResourceValidationPolicy:
+    name = declaration.id
+    types = declaration.resource_types or frozenset()
+
+    def validate(args, report_violation) -> None:
+        if args.resource_type not in types:
+            return
+        try:
+            configured = typed_config(declaration.config, args.get_config())
+            raw = evidence.raw_resource(args)
+        except Exception as exc:  # noqa: BLE001
+            report_violation(f"{name} could not read {args.urn} ({type(exc).__name__}: {exc})", None)
+            return
+        findings, skipped = run_rule(declaration.rule, raw, configured, name)
+        for finding in findings:
+            report_violation(finding.message, None)
+        if skipped is not None:
+            args.not_applicable(skipped.reason)
+
+    return ResourceValidationPolicy(
+        name=name, description=declaration.description, validate=validate, enforcement_level=declaration.level,
+        config_schema=_schema(declaration), severity=declaration.severity,
+        remediation_steps=declaration.remediation, url=declaration.url, tags=list(declaration.tags) or None,
+    )

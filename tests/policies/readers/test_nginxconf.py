@@ -1,0 +1,84 @@
+"""nginx configs read into server blocks: listeners, names, certificate, redirects to https."""
+
+from __future__ import annotations
+
+import pytest
+from readers import nginxconf
+
+from components.render.nginx import render_nginx_site
+
+
+def server(text: str) -> nginxconf.Server:
+    (found,) = nginxconf.servers(nginxconf.parse(text))
+    return found
+
+
+def test_tokens_quotes_comments_and_nesting():
+    config = nginxconf.parse('http { # a comment\n  server { server_name "a.example.net" b.example.net; '
+                             "add_header X-A 'x;y}' always; location ~ \"^/a{1,3}$\" { return 404; } }\n}\n")
+    (block,) = nginxconf.servers(config)
+    assert block.names == ["a.example.net", "b.example.net"]
+    header = next(d for d in block.directives if d.name == "add_header")
+    assert header.args == ["X-A", "x;y}", "always"]
+    assert config.problems == []
+
+
+def test_unbalanced_input_is_read_without_raising():
+    assert nginxconf.parse("server { listen 80;").problems
+    assert nginxconf.parse("}}} server").problems
+    deep = nginxconf.parse("{" * 5000)
+    assert deep.problems and nginxconf.servers(deep) == []
+
+
+@pytest.mark.parametrize(("listens", "expected"), [
+    ("", [(80, False)]),
+    ("listen 80; listen [::]:80;", [(80, False), (80, False)]),
+    ("listen 443 ssl http2; listen [::]:443 ssl;", [(443, True), (443, True)]),
+    ("listen 127.0.0.1:8080;", [(8080, False)]),
+    ("listen 127.0.0.1;", [(80, False)]),
+    ("listen 443; ssl on;", [(443, True)]),
+    ("listen 443 quic reuseport;", [(443, True)]),
+    ("listen unix:/run/site.sock;", [(None, False)]),
+])
+def test_listeners(listens, expected):
+    found = server(f"server {{ {listens} server_name a.example.net; }}")
+    assert [(listener.port, listener.tls) for listener in found.listeners] == expected
+
+
+@pytest.mark.parametrize(("body", "redirects"), [
+    ("return 301 https://webmail.example.net$request_uri;", True),
+    ("return https://$host$request_uri;", True),
+    ("rewrite ^ https://webmail.example.net$request_uri permanent;", True),
+    ("if ($scheme = http) { return 301 https://$host$request_uri; } root /srv;", True),
+    ("if ($https != on) { return 308 https://$host$request_uri; }", True),
+    ("location ^~ /.well-known/acme-challenge/ { root /var/lib/acme; } "
+     "location / { return 301 https://webmail.example.net$request_uri; }", True),
+    ("location / { return 301 https://webmail.example.net$request_uri; } location /old { root /srv; }", False),
+    ("location / { proxy_pass http://127.0.0.1:8080; }", False),
+    ("return 301 http://webmail.example.net$request_uri;", False),
+    ("return 200 'hello';", False),
+    ("if ($scheme = https) { return 301 https://$host; } root /srv;", False),
+    ("root /var/lib/roundcube;", False),
+])
+def test_redirects_to_https(body, redirects):
+    assert server(f"server {{ listen 80; server_name webmail.example.net; {body} }}").redirects_to_https() is redirects
+
+
+def test_exact_names_and_webmail_applications():
+    found = server("server { server_name webmail.example.net *.example.net ~^x$ _ .example.org; "
+                   "location ~ \\.php$ { fastcgi_pass unix:/run/php/php8.2-fpm.sock; root /usr/share/roundcube; } }")
+    assert found.exact_names() == ["webmail.example.net"]
+    assert found.serves_webmail_app()
+    assert nginxconf.absolute("certs/a.pem") == "/etc/nginx/certs/a.pem"
+
+
+def test_our_rendered_webmail_site():
+    text = render_nginx_site(server_name="webmail.example.net", role="webmail", root="/var/lib/roundcube/public_html",
+                             tls_cert_path="/etc/ssl/isp/webmail.example.net/fullchain.pem",
+                             tls_key_path="/etc/ssl/isp/webmail.example.net/privkey.pem",
+                             upstream="unix:/run/php/php8.2-fpm.sock", acme_webroot="/var/lib/isp-acme")
+    plain, secure = nginxconf.servers(nginxconf.parse(text))
+    assert plain.plain and not plain.tls and plain.redirects_to_https()
+    assert secure.tls and not secure.plain
+    assert secure.certificate == "/etc/ssl/isp/webmail.example.net/fullchain.pem"
+    assert secure.serves_webmail_app() and secure.exact_names() == ["webmail.example.net"]

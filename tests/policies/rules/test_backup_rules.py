@@ -1,0 +1,111 @@
+"""one-dump-per-database: all-in-one dumps anywhere, and database hosts without a scheduled job."""
+
+from __future__ import annotations
+
+from pack_builders import SECRET, SIG, UNKNOWN, component, copy_file, resource, run, view_of
+from rules import backup as backup_rules
+
+from components.render.backup import render_backup_script, render_backup_service, render_backup_timer
+
+HOST = "db1.example.net"
+PG_CONF = "listen_addresses = 'localhost'\n"
+
+
+def command(host: str, create: str, name: str = "run-backup"):
+    props = {"connection": {SIG: SECRET, "value": {"host": host, "user": "deploy", "privateKey": "k"}},
+             "create": create}
+    return resource("command:remote:Command", name, props)
+
+
+def our_job(host: str = HOST, engine: str = "postgresql") -> list:
+    """What DatabaseBackup delivers: the script, service and timer, staged beside their real paths."""
+    return [
+        copy_file(host, "/usr/local/sbin/isp-staging/isp-db-backup",
+                  render_backup_script(engine=engine, backup_dir="/var/backups/db", retention_days=14)),
+        copy_file(host, "/etc/systemd/system/isp-staging/isp-db-backup.service",
+                  render_backup_service(engine=engine, backup_dir="/var/backups/db")),
+        copy_file(host, "/etc/systemd/system/isp-staging/isp-db-backup.timer",
+                  render_backup_timer(schedule="*-*-* 02:30:00")),
+    ]
+
+
+def evidence(host: str = HOST, engine: str = "postgresql"):
+    return component("isp:db:DatabaseBackup", "db1", {"databaseHosts": [{"host": host, "engine": engine}]})
+
+
+def findings(*resources):
+    return run(backup_rules.one_dump_per_database, view_of(*resources))
+
+
+def test_our_job_on_an_evidenced_database_host_passes():
+    assert findings(evidence(), *our_job()) == ([], None)
+    assert findings(evidence(engine="mariadb"), *our_job(engine="mariadb")) == ([], None)
+
+
+def test_database_host_without_a_job():
+    (message,), _ = findings(evidence(), copy_file("www.example.net", "/etc/nginx/conf.d/a.conf", "server {}\n"))
+    assert message.startswith("database host db1.example.net (a postgresql host of the stack) has no scheduled "
+                              "per-database backup job")
+
+
+def test_database_config_marks_a_database_host():
+    (message,), _ = findings(copy_file(HOST, "/etc/postgresql/15/main/postgresql.conf", PG_CONF))
+    assert "(PostgreSQL config /etc/postgresql/15/main/postgresql.conf)" in message
+    (message,), _ = findings(copy_file(HOST, "/etc/mysql/mariadb.conf.d/50-server.cnf", "[mysqld]\n"))
+    assert "MySQL/MariaDB config /etc/mysql/mariadb.conf.d/50-server.cnf" in message
+    assert findings(copy_file(HOST, "/etc/postgresql/15/main/postgresql.conf", PG_CONF), *our_job()) == ([], None)
+
+
+def test_a_job_must_be_scheduled():
+    script = copy_file(HOST, "/usr/local/bin/backup.sh", "#!/bin/sh\nfor db in a b; do pg_dump -Fc \"$db\"; done\n")
+    conf = copy_file(HOST, "/etc/postgresql/15/main/postgresql.conf", PG_CONF)
+    assert len(findings(conf, script)[0]) == 1  # a script nobody runs
+    cron = copy_file(HOST, "/etc/cron.d/backup", "30 2 * * * postgres /usr/local/bin/backup.sh\n")
+    assert findings(conf, script, cron) == ([], None)
+    # A service without a timer runs only when someone starts it.
+    service = copy_file(HOST, "/etc/systemd/system/backup.service", "[Service]\nExecStart=/usr/local/bin/backup.sh\n")
+    assert len(findings(conf, script, service)[0]) == 1
+    timer = copy_file(HOST, "/etc/systemd/system/nightly.timer", "[Timer]\nOnCalendar=daily\nUnit=backup.service\n")
+    assert findings(conf, script, service, timer) == ([], None)
+    # The job must be on the database host itself.
+    elsewhere = copy_file("backup.example.net", "/etc/cron.d/backup", "0 1 * * * root pg_dump -h db1 shop\n")
+    assert len(findings(conf, elsewhere)[0]) == 1
+
+
+def test_cron_daily_and_crontab_commands_are_schedules():
+    conf = copy_file(HOST, "/etc/mysql/my.cnf", "[mysqld]\n")
+    daily = copy_file(HOST, "/etc/cron.daily/dump", "#!/bin/sh\nmysqldump --single-transaction --databases shop\n")
+    assert findings(conf, daily) == ([], None)
+    crontab = command(HOST, "echo '0 2 * * * pg_dump -Fc -f /b/shop.dump shop' | crontab -u postgres -")
+    assert findings(conf, crontab) == ([], None)
+
+
+def test_all_in_one_dumps_anywhere():
+    cron = copy_file(HOST, "/etc/cron.d/isp-staging/backup", "# nightly\n30 2 * * * postgres pg_dumpall > /b/all.sql\n")
+    (message,), _ = findings(cron)
+    assert message.startswith("/etc/cron.d/isp-staging/backup on db1.example.net (line 2: `pg_dumpall`): pg_dumpall "
+                              "without --globals-only writes every database into one dump, so restoring one customer "
+                              "means the whole dump; dump each database with pg_dump -Fc")
+    (message,), _ = findings(command(HOST, "mysqldump --all-databases --single-transaction > /b/all.sql"))
+    assert message.startswith("command run-backup on db1.example.net (line 1: `mysqldump --all-databases")
+    assert "one mysqldump --single-transaction --databases <db> per database" in message
+    (message,), _ = findings(command(HOST, "echo '0 2 * * * pg_dumpall -f /b/all.sql' | crontab -u postgres -"))
+    assert "pg_dumpall without --globals-only" in message
+
+
+def test_an_all_in_one_job_is_still_no_per_database_job():
+    conf = copy_file(HOST, "/etc/postgresql/15/main/postgresql.conf", PG_CONF)
+    cron = copy_file(HOST, "/etc/cron.d/backup", "30 2 * * * postgres pg_dumpall > /b/all.sql\n")
+    messages, _ = findings(conf, cron)
+    assert len(messages) == 2 and "has no scheduled per-database backup job" in messages[1]
+
+
+def test_unknown_files_wait_for_up():
+    unknown = resource("command:remote:CopyToRemote", "later", {
+        "connection": {"host": HOST, "user": "deploy"}, "source": UNKNOWN, "remotePath": "/etc/cron.d/backup"})
+    assert findings(evidence(), unknown) == ([], None)
+
+
+def test_nothing_to_judge():
+    assert findings(copy_file("www.example.net", "/etc/nginx/conf.d/a.conf", "server {}\n")) == (
+        [], "the stack has no database host and delivers no database dump")

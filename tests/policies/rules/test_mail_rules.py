@@ -1,0 +1,249 @@
+"""The mail policies over whole stacks built from text: a compliant stack and one break at a time."""
+
+from __future__ import annotations
+
+import pytest
+from pack_builders import copy_file, record, run, view_of, zone
+from rules import mail as mail_rules
+
+MAIL_HOST = "10.0.1.25"
+
+MAIN_CF = """myhostname = mail.example.net
+mydomain = example.net
+smtpd_banner = $myhostname ESMTP $mail_name
+smtp_bind_address = 10.0.1.25
+home_mailbox = Maildir/
+message_size_limit = 26214400
+mua_client_restrictions = permit_sasl_authenticated, reject
+smtpd_recipient_restrictions = check_policy_service unix:ratelimit/policy,
+    permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
+"""
+
+MASTER_CF = """smtp      inet  n       -       y       -       -       smtpd
+submission inet n       -       y       -       -       smtpd
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_client_restrictions=$mua_client_restrictions
+submissions     inet  n       -       y       -       -       smtpd
+  -o smtpd_tls_wrappermode=yes
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_client_restrictions=$mua_client_restrictions
+"""
+
+GATEWAY_NFT = """table ip nat {
+  chain prerouting { type nat hook prerouting priority dstnat; ip daddr 203.0.113.25 dnat to 10.0.1.25; }
+  chain postrouting { type nat hook postrouting priority srcnat; ip saddr 10.0.1.25 snat to 203.0.113.25; }
+}
+"""
+
+RATE_LIMIT = "limits:\n  - [10, 60]\n  - [200, 86400]\nlimit_by_sasl: true\n"
+
+
+def stack(main: str = MAIN_CF, master: str | None = MASTER_CF, ptr: str | None = "mail.example.net",
+          mail_a: str = "203.0.113.25", extra_files=(), extra_records=(), host: str = MAIL_HOST):
+    z, rz = zone("example.net"), zone("113.0.203.in-addr.arpa")
+    resources = [
+        z, rz,
+        record("example.net", "MX", "mail.example.net", 10, zone_resource=z),
+        record("mail.example.net", "A", mail_a, zone_resource=z),
+        record("example.net", "TXT", "v=spf1 mx -all", zone_resource=z),
+        copy_file(host, "/etc/postfix/main.cf", main),
+        copy_file("10.0.0.1", "/etc/nftables.conf", GATEWAY_NFT),
+        copy_file(MAIL_HOST, "/etc/policyd-rate-limit.yaml", RATE_LIMIT),
+        *extra_records,
+    ]
+    if ptr:
+        resources.append(record("25.113.0.203.in-addr.arpa", "PTR", ptr, zone_resource=rz))
+    if master is not None:
+        resources.append(copy_file(MAIL_HOST, "/etc/postfix/master.cf", master))
+    resources += [copy_file(host, path, text) for host, path, text in extra_files]
+    return view_of(*resources)
+
+
+RULES = [mail_rules.fcrdns_findings, mail_rules.banner_findings, mail_rules.submission_findings,
+         mail_rules.daily_limit_findings, mail_rules.size_findings, mail_rules.mailbox_findings]
+
+
+def findings(rule, view, config=None) -> list[str]:
+    return run(rule, view, config)[0]
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.__name__)
+def test_compliant_stack_passes_every_mail_policy(rule) -> None:
+    assert findings(rule, stack()) == []
+
+
+# -- mail-host-fcrdns -----------------------------------------------------------------------
+
+
+def test_fcrdns_without_ptr() -> None:
+    (message,) = findings(mail_rules.fcrdns_findings, stack(ptr=None))
+    assert message == ("MX target mail.example.net (MX of example.net) has address 203.0.113.25 with no PTR anywhere "
+                       "in the stack; every mail host address needs one: 25.113.0.203.in-addr.arpa PTR "
+                       "mail.example.net")
+
+
+def test_fcrdns_ptr_not_resolving_back() -> None:
+    (message,) = findings(mail_rules.fcrdns_findings, stack(ptr="smtp.example.net"))
+    assert "PTR of 203.0.113.25 is smtp.example.net, which resolves to no address in the stack" in message
+
+
+def test_fcrdns_outside_targets_are_skipped_with_a_note() -> None:
+    z = zone("example.org")
+    view = view_of(z, record("example.org", "MX", "aspmx.l.google.com", 1, zone_resource=z))
+    assert run(mail_rules.fcrdns_findings, view) == (
+        [], "every MX target is outside the stack's zones: aspmx.l.google.com")
+
+
+def test_fcrdns_with_bind_zone_files_and_generate() -> None:
+    forward = ("$TTL 300\n@ SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\n@ MX 10 mx\nns1 A 198.51.100.53\n"
+               "$GENERATE 20-30 mx A 198.51.100.$\n")
+    reverse = ("$TTL 300\n@ SOA ns1.example.com. hostmaster.example.com. 1 2 3 4 5\n"
+               "$GENERATE 0-255 $ PTR host-$.example.com.\n")
+    files = [("10.0.0.53", "/etc/bind/db.example.com", forward), ("10.0.0.53", "/etc/bind/db.198.51.100", reverse)]
+    view = view_of(*[copy_file(h, p, t) for h, p, t in files])
+    messages = findings(mail_rules.fcrdns_findings, view)
+    # mx.example.com has 11 generated addresses; each PTR names host-N, which has no address.
+    assert len(messages) == 11 and "PTR of 198.51.100.20 is host-20.example.com" in messages[0]
+    fixed = forward + "$GENERATE 0-255 host-$ A 198.51.100.$\n"
+    view = view_of(copy_file("10.0.0.53", "/etc/bind/db.example.com", fixed), copy_file(*files[1]))
+    assert findings(mail_rules.fcrdns_findings, view) == []
+
+
+# -- smtp-banner-matches-ptr ------------------------------------------------------------------
+
+
+def test_banner_differs_from_ptr() -> None:
+    main = MAIN_CF.replace("smtpd_banner = $myhostname ESMTP $mail_name", "smtpd_banner = mx1.example.net ESMTP")
+    (message,) = findings(mail_rules.banner_findings, stack(main=main))
+    assert message == ("/etc/postfix/main.cf on 10.0.1.25: smtpd_banner announces 'mx1.example.net' but the PTR of "
+                       "203.0.113.25 (snat of 10.0.1.25 in /etc/nftables.conf on 10.0.0.1) is mail.example.net; "
+                       "they must be the same name")
+
+
+def test_banner_public_address_from_myhostname_when_no_nat() -> None:
+    main = MAIN_CF.replace("smtp_bind_address = 10.0.1.25\n", "")
+    view = stack(main=main, ptr="other.example.net", host="mailhost.admin.internal")
+    messages = findings(mail_rules.banner_findings, view)
+    assert messages == [
+        f"/etc/postfix/main.cf on mailhost.admin.internal: {name} announces 'mail.example.net' but the PTR of "
+        "203.0.113.25 (A/AAAA of myhostname mail.example.net) is other.example.net; they must be the same name"
+        for name in ("myhostname", "smtpd_banner", "smtp_helo_name")]
+
+
+def test_banner_without_myhostname() -> None:
+    main = MAIN_CF.replace("myhostname = mail.example.net\n", "")
+    (message,) = findings(mail_rules.banner_findings, stack(main=main))
+    assert "myhostname is not set" in message
+
+
+# -- submission-requires-auth ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("master,expected", [
+    (None, "no master.cf is delivered, so only port 25 listens"),
+    (MASTER_CF.split("submissions")[0], "no smtpd service on port 465"),
+    (MASTER_CF.replace("  -o smtpd_sasl_auth_enable=yes\n  -o smtpd_client_restrictions=$mua_client_restrictions\n"
+                       "submissions", "submissions", 1), "has smtpd_sasl_auth_enable=no"),
+    (MASTER_CF.replace("-o smtpd_tls_wrappermode=yes", "-o smtpd_tls_security_level=encrypt"),
+     "smtpd_tls_wrappermode is not yes"),
+    (MASTER_CF + "2525 inet n - y - - smtpd -o smtpd_sasl_auth_enable=yes\n", "lets clients through without SASL"),
+])
+def test_submission_violations(master, expected: str) -> None:
+    messages = findings(mail_rules.submission_findings, stack(master=master))
+    assert any(expected in m for m in messages), messages
+
+
+def test_submission_required_ports_are_configurable() -> None:
+    view = stack(master=MASTER_CF.split("submissions")[0])
+    assert findings(mail_rules.submission_findings, view, {"requiredPorts": [587]}) == []
+
+
+def test_requires_sasl() -> None:
+    assert mail_rules.requires_sasl(["permit_mynetworks", "permit_sasl_authenticated", "reject"])
+    assert not mail_rules.requires_sasl(["permit_sasl_authenticated", "reject_unauth_destination"])
+    assert not mail_rules.requires_sasl(["permit", "permit_sasl_authenticated", "reject"])
+
+
+# -- daily-send-limit ----------------------------------------------------------------------------
+
+
+def test_no_policy_service() -> None:
+    main = MAIN_CF.replace("check_policy_service unix:ratelimit/policy,\n   ", "")
+    messages = findings(mail_rules.daily_limit_findings, stack(main=main))
+    assert len(messages) == 2  # submission and submissions
+    assert "has no check_policy_service in smtpd_*_restrictions; nothing caps mail per account per day " \
+           "(ceiling 250)" in messages[0]
+
+
+def test_policy_service_after_permit_does_not_count() -> None:
+    main = MAIN_CF.replace(
+        "check_policy_service unix:ratelimit/policy,\n    permit_mynetworks, permit_sasl_authenticated,",
+        "permit_mynetworks, permit_sasl_authenticated, check_policy_service unix:ratelimit/policy,")
+    messages = findings(mail_rules.daily_limit_findings, stack(main=main))
+    assert messages and "comes after a permit in smtpd_recipient_restrictions" in messages[0]
+
+
+@pytest.mark.parametrize("yaml_text,expected", [
+    ("limits:\n  - [300, 86400]\n", "allow 300 mails/day per account; the ceiling is 250/day"),
+    ("limits:\n  - [20, 3600]\n", "allow 480 mails/day per account"),
+    ("limits: []\n", "allow unlimited per account"),
+    ("limit_by_sasl: false\nlimit_by_ip: true\n", "keyed by IP address only"),
+    ("limits_by_id:\n  bulk: []\n", "limits_by_id['bulk'] allows unlimited"),
+    ("limits: [\n", "not valid YAML"),
+])
+def test_rate_limit_config_violations(yaml_text: str, expected: str) -> None:
+    view = stack(extra_files=[(MAIL_HOST, "/etc/policyd-rate-limit.yaml", yaml_text)])
+    messages = findings(mail_rules.daily_limit_findings, view)
+    assert any(expected in m for m in messages), messages
+
+
+def test_ceiling_is_configurable() -> None:
+    view = stack(extra_files=[(MAIL_HOST, "/etc/policyd-rate-limit.yaml", "limits:\n  - [300, 86400]\n")])
+    assert findings(mail_rules.daily_limit_findings, view, {"dailyLimitCeiling": 300}) == []
+
+
+# -- message-size-limit ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("line,expected", [
+    ("message_size_limit = 0", "message_size_limit = 0 means unlimited; the maximum is 52428800 bytes"),
+    ("message_size_limit = 104857600", "message_size_limit = 104857600 bytes exceeds the maximum 52428800"),
+    ("message_size_limit = 25m", "'25m' is not a number of bytes"),
+])
+def test_size_violations(line: str, expected: str) -> None:
+    main = MAIN_CF.replace("message_size_limit = 26214400", line)
+    (message,) = findings(mail_rules.size_findings, stack(main=main))
+    assert expected in message
+
+
+def test_size_default_passes_and_overrides_are_checked() -> None:
+    assert findings(mail_rules.size_findings, stack(main=MAIN_CF.replace("message_size_limit = 26214400\n", ""))) == []
+    master = MASTER_CF + "2525 inet n - y - - smtpd -o message_size_limit=0\n"
+    (message,) = findings(mail_rules.size_findings, stack(master=master))
+    assert "service '2525'" in message
+    assert findings(mail_rules.size_findings, stack(main=MAIN_CF.replace("26214400", "60000000")),
+                    {"maxMessageSizeBytes": 60000000}) == []
+
+
+# -- maildir-not-mbox --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change,expected", [
+    (("home_mailbox = Maildir/", "home_mailbox = Mailbox"), "home_mailbox = Mailbox has no trailing '/'"),
+    (("home_mailbox = Maildir/", "mail_spool_directory = /var/spool/mail"),
+     "mail_spool_directory = /var/spool/mail (set)"),
+    (("home_mailbox = Maildir/\n", ""), "mail_spool_directory = /var/mail (the default)"),
+])
+def test_mbox_violations(change, expected: str) -> None:
+    (message,) = findings(mail_rules.mailbox_findings, stack(main=MAIN_CF.replace(*change)))
+    assert expected in message
+
+
+def test_lmtp_to_dovecot_is_judged_by_dovecot() -> None:
+    main = MAIN_CF.replace("home_mailbox = Maildir/", "mailbox_transport = lmtp:unix:private/dovecot-lmtp")
+    dovecot = (MAIL_HOST, "/etc/dovecot/conf.d/10-mail.conf", "mail_location = mbox:~/mail:INBOX=/var/mail/%u\n")
+    (message,) = findings(mail_rules.mailbox_findings, stack(main=main, extra_files=[dovecot]))
+    assert message.startswith("/etc/dovecot/conf.d/10-mail.conf on 10.0.1.25: mail_location = mbox:")
+    maildir = (MAIL_HOST, "/etc/dovecot/conf.d/10-mail.conf", "mail_location = maildir:~/Maildir\n")
+    assert findings(mail_rules.mailbox_findings, stack(main=main, extra_files=[maildir])) == []

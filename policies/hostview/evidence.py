@@ -182,6 +182,8 @@ def classify(path: str) -> str:
         return "postfix-master"
     if core == "nftables.conf" or core.endswith(".nft"):
         return "nftables"
+    if core in _IPTABLES_NAMES or ("iptables" in parts and not core.endswith(".sh")):
+        return "iptables"
     if core.startswith("policyd-rate-limit") and core.endswith((".yaml", ".yml")):
         return "ratelimit"
     if core == "dovecot.conf" or ("dovecot" in parts and core.endswith((".conf", ".conf.ext"))):
@@ -192,16 +194,24 @@ def classify(path: str) -> str:
         return "apache"
     if core == "nginx.conf" or ("nginx" in parts and (core.endswith(".conf") or site_dir)):
         return "nginx"
+    if core == "Caddyfile" or ("caddy" in parts and not core.endswith((".json", ".service"))):
+        return "caddy"
+    if core == "lighttpd.conf" or ("lighttpd" in parts and core.endswith(".conf")):
+        return "lighttpd"
     if ({"bind", "named"} & set(parts)) and core.endswith(".conf"):
         return "bind"
     return _classify_more(core, parts)
 
 
+# iptables-save files as Debian's iptables-persistent and the distributions name them.
+_IPTABLES_NAMES = {"rules.v4", "rules.v6", "iptables.rules", "ip6tables.rules", "iptables.up.rules",
+                   "ip6tables.up.rules", "iptables", "ip6tables", "iptables.save", "ip6tables.save"}
 _CRON_DIRS = {"cron.d", "cron.hourly", "cron.daily", "cron.weekly", "cron.monthly", "crontabs"}
 
 
 def _classify_more(core: str, parts: list[str]) -> str:
-    """Kinds the backup and certificate rules read: schedules, database servers, certbot."""
+    """Kinds the backup, certificate and mail rules read: schedules, database servers, certbot, delivery
+    agents and policy services; shell scripts (firewall scripts, hooks)."""
     if core.endswith((".service", ".timer")):
         return "systemd"
     if core == "crontab" or _CRON_DIRS & set(parts[:-1]):
@@ -213,11 +223,21 @@ def _classify_more(core: str, parts: list[str]) -> str:
         return "mysql"
     if core == "cli.ini" and "letsencrypt" in parts:
         return "certbot-ini"
+    if core in (".procmailrc", "procmailrc"):
+        return "procmail"
+    if core in (".mailfilter", "maildroprc"):
+        return "maildrop"
+    if core.startswith("postfwd") and core.endswith((".cf", ".conf")):
+        return "postfwd"
+    if core in ("cluebringer.conf", "policyd.conf") or "cluebringer" in parts:
+        return "cluebringer"
+    if core.endswith(".sh") or core == "rc.local" or {"if-up.d", "if-pre-up.d", "network-scripts"} & set(parts):
+        return "script"
     return "other"
 
 
 DNS_KINDS = {"bind", "zone"}
-WEB_KINDS = {"nginx", "apache"}
+WEB_KINDS = {"nginx", "apache", "caddy", "lighttpd"}
 
 
 @dataclass
@@ -228,6 +248,13 @@ class HostFile:
     text: str | None
     urn: str
     problem: str | None = None
+    # How the file got there, for messages: "" for a CopyToRemote/CopyFile asset, else e.g.
+    # "heredoc in command setup-bind (line 3)".
+    via: str = ""
+    # A file the host itself copies into place (`cp`/`mv`/`install SRC DST` in a command): its text
+    # is the text of the host's file at `copied_from` (resolved in the host view).
+    copied_from: str | None = None
+    append: bool = False  # written with `>>` or `tee -a`: appended to what the path already holds
 
     @property
     def basename(self) -> str:
@@ -235,7 +262,8 @@ class HostFile:
 
     @property
     def label(self) -> str:
-        return f"{self.path} on {self.host or '<unknown host>'}"
+        how = f" ({self.via})" if self.via else ""
+        return f"{self.path} on {self.host or '<unknown host>'}{how}"
 
     @property
     def deployed_path(self) -> str:
@@ -257,6 +285,12 @@ class CommandText:
     texts: list[str]
     urn: str
     name: str
+    # What the command does to the host beyond files (read by readers.shellscript): Debian packages
+    # it installs, systemd units it enables/starts/restarts/reloads, and what could not be read
+    # ("not judged" notes, e.g. a line the shell parser refused).
+    packages: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:

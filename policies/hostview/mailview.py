@@ -7,13 +7,13 @@ ruleset, else the A/AAAA records of its `myhostname`.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
-from readers import nftconf, postfixconf
-from values import AddressSet
+from readers import postfixconf
 
-from hostview.stackview import HostFile, StackView
+from hostview.evidence import HostFile
+from hostview.gatewayview import address_of, snat_public
+from hostview.stackview import StackView
 
 
 @dataclass
@@ -59,60 +59,16 @@ def postfix_hosts(view: StackView) -> list[PostfixHost]:
     return out
 
 
-def rulesets(view: StackView) -> list[tuple[HostFile, nftconf.Ruleset]]:
-    return [(f, view.parsed(f)) for f in view.files_of_kind("nftables") if view.parsed(f) is not None]
-
-
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(text.strip())
-    except ValueError:
-        return None
-
-
-def snat_public(view: StackView, private: str) -> list[tuple[str, str]]:
-    """Where connections from `private` leave: (public address, how) from each gateway ruleset."""
-    address = _address(private)
-    if address is None:
-        return []
-    found = []
-    for f, rs in rulesets(view):
-        packet = nftconf.Packet(AddressSet.of(ipaddress.ip_network(address)), None, assume_interfaces_match=True)
-        hit = nftconf.first_nat(rs.base_chains("postrouting"), packet, rs, ("snat", "masquerade"))
-        if hit is None:
-            continue
-        info, chain = hit
-        nat = info.nat
-        target = nat.target
-        if nat.map_pairs:
-            target = next((right for left, right in nat.map_pairs if nftconf.overlaps_text(packet.saddr, left)), "")
-        if nat.kind == "snat" and _address(target) is not None:
-            found.append((str(_address(target)), f"snat of {address} in {f.label}"))
-    return found
-
-
-def dnat_map(view: StackView) -> dict[str, set[str]]:
-    """public address -> private addresses it is forwarded to (all rulesets)."""
-    mapping: dict[str, set[str]] = {}
-    for _f, rs in rulesets(view):
-        pairs, _unclear = nftconf.dnat_pairs(rs)
-        for pair in pairs:
-            pub, priv = _address(pair.public), _address(pair.private)
-            if pub is not None and priv is not None:
-                mapping.setdefault(str(pub), set()).add(str(priv))
-    return mapping
-
-
 def public_addresses(view: StackView, ph: PostfixHost) -> list[tuple[str, str]]:
     """The addresses the world sees this Postfix send from, each with how we know."""
     found: list[tuple[str, str]] = []
     sources = [ph.value("smtp_bind_address"), ph.value("smtp_bind_address6")]
-    host_address = _address(ph.host) if ph.host else None
+    host_address = address_of(ph.host) if ph.host else None
     if host_address is not None:
         sources.append(str(host_address))
     for private in sources:
-        if private and _address(private) is not None:
-            address = _address(private)
+        if private and address_of(private) is not None:
+            address = address_of(private)
             if address.is_global:
                 found.append((str(address), "the host's own address"))
             found.extend(snat_public(view, private))

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hostview import mailview, stackview
+from hostview import gatewayview, stackview
 from pulumi_policy import Severity
 from readers import nftconf
 from values import AddressSet
@@ -95,7 +95,7 @@ class CustomerSmtpEgressBlockedConfig:
     tags=["gateway", "mail", "lesson-1"],
 )
 def egress_findings(view: stackview.StackView, config: Mapping[str, Any]) -> Iterator[Outcome]:
-    rulesets = mailview.rulesets(view)
+    rulesets = gatewayview.rulesets(view)
     if not rulesets:
         unread = [f.label for f in view.files_of_kind("nftables")]
         why = f" (unreadable: {', '.join(unread)})" if unread else ""
@@ -157,7 +157,7 @@ def _judge_egress(f, rs, forward, label, packet) -> Iterator[Finding]:
 )
 def nat_findings(view: stackview.StackView, config: Mapping[str, Any]) -> Iterator[Outcome]:
     judged = False
-    for f, rs in mailview.rulesets(view):
+    for f, rs in gatewayview.rulesets(view):
         pairs, _unclear = nftconf.dnat_pairs(rs)
         if not pairs:
             continue

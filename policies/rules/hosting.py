@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import values
-from hostview import evidence, mailview, stackview
+from hostview import evidence, gatewayview, stackview
 from pulumi_policy import Severity
 
 from rules.kit import MANDATORY, Finding, NotApplicable, Outcome, declare
@@ -84,7 +84,7 @@ def cohosting_findings(view: stackview.StackView, config: Mapping[str, Any]) -> 
             yield Finding(f"host {host} receives a DNS server config ({dns_file.path}) and a web server config "
                           f"({web_file.path}); DNS and WWW must run on different hosts", web_file.urn)
     # Addresses: what the Internet sees, and where the gateway forwards it.
-    forwarded = mailview.dnat_map(view)
+    forwarded = gatewayview.dnat_map(view)
 
     def reach(addresses: list[str]) -> set[str]:
         out = set(addresses)

@@ -224,8 +224,10 @@ class _Transport:
     def command(self, name: str, *, create: str, triggers: list[str], opts: pulumi.ResourceOptions,
                 update: str | None = None) -> pulumi.CustomResource:
         if self._local:
+            # ISP_HOST names the host the command runs on, so the policy pack places what it installs there.
             return command.local.Command(name, create=create, update=update, interpreter=self._interpreter,
-                                         triggers=triggers, opts=opts)
+                                         environment={"ISP_HOST": self._connection.host}, triggers=triggers,
+                                         opts=opts)
         return command.remote.Command(name, connection=self._ssh, create=create, update=update, triggers=triggers,
                                       opts=opts)
 

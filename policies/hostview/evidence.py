@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from readers import zonetext
+from readers import shellscript, zonetext
 from values import ARCHIVE_SIG, ASSET_SIG, SECRET_SIG, SIG_KEY, UNKNOWN, UNKNOWN_SENTINELS
 
 try:  # the SDK's proxy raises this for values unknown at preview
@@ -105,20 +105,37 @@ def raw_resource(resource: Any) -> RawResource:
         fields["source"] = read(props, "source") if rtype == "command:remote:CopyToRemote" else None
         fields["localPath"] = read(props, "localPath") if rtype == "command:remote:CopyFile" else None
     elif rtype in COMMAND_TYPES:
-        connection = read(props, "connection") if rtype == "command:remote:Command" else None
-        fields["host"] = UNKNOWN if connection is UNKNOWN else read(connection, "host")
-        for key in ("create", "update"):
-            fields[key] = read(props, key)
-        if rtype == "command:local:Command":
-            environment = read(props, "environment")
-            if isinstance(environment, Mapping) and all(key in environment for key in LOCAL_FILE_ENV):
-                fields["host"] = read(environment, "ISP_HOST")
-                fields["remotePath"] = read(environment, "ISP_STAGED_PATH")
-                fields["stdin"] = read(props, "stdin")
+        _command_fields(rtype, props, fields)
     elif rtype.startswith("isp:"):
         for key in EVIDENCE_KEYS:
             fields[key] = _plain(read(props, key))
     return RawResource(urn, rtype, name, protect, fields)
+
+
+def _command_fields(rtype: str, props: Any, fields: dict[str, Any]) -> None:
+    """A Command: its host, its texts, and what the shell reader needs to read them (the variables it is
+    given, the shell that runs it, its stdin)."""
+    connection = read(props, "connection") if rtype == "command:remote:Command" else None
+    fields["host"] = UNKNOWN if connection is UNKNOWN else read(connection, "host")
+    for key in ("create", "update"):
+        fields[key] = read(props, key)
+    environment = _plain(read(props, "environment"))
+    environment = environment if isinstance(environment, dict) else {}
+    fields["environment"] = {k: v for k, v in environment.items() if isinstance(v, str)}
+    stdin = read(props, "stdin")
+    fields["commandStdin"] = stdin if isinstance(stdin, str) else None
+    # A remote command runs in the login shell (bash on Debian); a local one in its interpreter, /bin/sh by
+    # default (dash on Debian: `echo` differs).
+    fields["shell"] = "bash"
+    if rtype == "command:local:Command":
+        interpreter = _plain(read(props, "interpreter"))
+        first = interpreter[0] if isinstance(interpreter, list) and interpreter else None
+        fields["shell"] = "bash" if isinstance(first, str) and posixpath.basename(first) == "bash" else "sh"
+        if isinstance(environment.get("ISP_HOST"), str):
+            fields["host"] = environment["ISP_HOST"]
+        if all(key in environment for key in LOCAL_FILE_ENV):
+            fields["remotePath"] = environment["ISP_STAGED_PATH"]
+            fields["stdin"] = stdin
 
 
 def _zone_dependency_name(resource: Any) -> Any:
@@ -180,10 +197,12 @@ def classify(path: str) -> str:
         return "postfix-main"
     if core == "master.cf":
         return "postfix-master"
-    if core == "nftables.conf" or core.endswith(".nft"):
+    if core == "nftables.conf" or core.endswith(".nft") or ({"nftables", "nftables.d"} & set(parts[:-1])
+                                                             and core.endswith(".conf")):
         return "nftables"
-    if core in _IPTABLES_NAMES or ("iptables" in parts and not core.endswith(".sh")):
-        return "iptables"
+    if (core in _IPTABLES_NAMES or "iptables" in parts[:-1]) and not core.endswith(".sh"):
+        # /etc/init.d/iptables and if-pre-up.d/iptables are scripts; /etc/sysconfig/iptables is a save file
+        return "script" if _RUN_DIRS & set(parts[:-1]) else "iptables"
     if core.startswith("policyd-rate-limit") and core.endswith((".yaml", ".yml")):
         return "ratelimit"
     if core == "dovecot.conf" or ("dovecot" in parts and core.endswith((".conf", ".conf.ext"))):
@@ -194,7 +213,8 @@ def classify(path: str) -> str:
         return "apache"
     if core == "nginx.conf" or ("nginx" in parts and (core.endswith(".conf") or site_dir)):
         return "nginx"
-    if core == "Caddyfile" or ("caddy" in parts and not core.endswith((".json", ".service"))):
+    if core == "Caddyfile" or core.lower().endswith(".caddyfile") or (
+            "caddy" in parts and not core.endswith((".json", ".service", ".key", ".csr"))):
         return "caddy"
     if core == "lighttpd.conf" or ("lighttpd" in parts and core.endswith(".conf")):
         return "lighttpd"
@@ -206,6 +226,8 @@ def classify(path: str) -> str:
 # iptables-save files as Debian's iptables-persistent and the distributions name them.
 _IPTABLES_NAMES = {"rules.v4", "rules.v6", "iptables.rules", "ip6tables.rules", "iptables.up.rules",
                    "ip6tables.up.rules", "iptables", "ip6tables", "iptables.save", "ip6tables.save"}
+_RUN_DIRS = {"init.d", "rc.d", "if-up.d", "if-pre-up.d", "if-down.d", "if-post-down.d", "network-scripts", "bin",
+             "sbin"}
 _CRON_DIRS = {"cron.d", "cron.hourly", "cron.daily", "cron.weekly", "cron.monthly", "crontabs"}
 
 
@@ -410,9 +432,17 @@ def _archive_members(data: bytes, remote_path: str) -> list[tuple[str, str | Non
 
 
 def files_of(raw: RawResource) -> list[HostFile]:
-    """The files one CopyToRemote/CopyFile (or a file-writing local.Command) delivers."""
-    if raw.rtype not in COPY_TYPES and "stdin" not in raw.fields:
+    """The files one CopyToRemote/CopyFile delivers, or a Command writes (its stdin to a staged file, and
+    whatever its create/update text writes: heredocs, tee, printf/echo redirections, cp/mv/install)."""
+    if raw.rtype in COMMAND_TYPES:
+        staged = _copy_files(raw) if "stdin" in raw.fields else []
+        return staged + [f for f in command_files(raw) if all(f.path != s.path for s in staged)]
+    if raw.rtype not in COPY_TYPES:
         return []
+    return _copy_files(raw)
+
+
+def _copy_files(raw: RawResource) -> list[HostFile]:
     host = raw.fields.get("host")
     host_text = "" if host in (None, UNKNOWN) or not isinstance(host, str) else host
     remote = raw.fields.get("remotePath")
@@ -432,3 +462,69 @@ def files_of(raw: RawResource) -> list[HostFile]:
     return [HostFile(host_text, path, classify(path), text, raw.urn, problem) for path, text, problem in delivered]
 
 
+
+
+# ---------------------------------------------------------------------------------------
+# Command text, read with the shell parser (readers.shellscript)
+
+
+def _host_text(raw: RawResource) -> str:
+    host = raw.fields.get("host")
+    return host if isinstance(host, str) else ""
+
+
+def command_scripts(raw: RawResource) -> list[tuple[str, shellscript.Script]]:
+    """("create"/"update", facts) of a Command's known texts; update only when it differs from create.
+    A text unknown at preview is not read (the view lists it as unknown)."""
+    create, update = raw.fields.get("create"), raw.fields.get("update")
+    out = []
+    for key, text in (("create", create), ("update", update)):
+        if not isinstance(text, str) or (key == "update" and text == create):
+            continue
+        out.append((key, shellscript.read_script(text, shell=raw.fields.get("shell", "bash"),
+                                                  environment=raw.fields.get("environment") or {},
+                                                  stdin=raw.fields.get("commandStdin"))))
+    return out
+
+
+def _on_deploying_machine(raw: RawResource) -> bool:
+    """A local.Command that names no host runs where Pulumi runs: its files are not a stack host's
+    (its `ssh HOST`/`scp` writes are, on that host)."""
+    return raw.rtype == "command:local:Command" and not _host_text(raw)
+
+
+def command_files(raw: RawResource) -> list[HostFile]:
+    """The files a Command's text writes, on the connection's host (or the host an `ssh`/`scp` in it
+    names), in the order the script writes them."""
+    host = _host_text(raw)
+    files = []
+    for key, script in command_scripts(raw):
+        which = "update, " if key == "update" else ""
+        for w in script.writes:
+            if w.host is None and _on_deploying_machine(raw):
+                continue  # see command_text: not a host's file
+            via = f"{w.how} in command {raw.name} ({which}line {w.line}{', conditional' if w.conditional else ''})"
+            files.append(HostFile(w.host or host, w.path, classify(w.path), w.text, raw.urn, w.problem, via,
+                                  w.copied_from, w.append))
+    return files
+
+
+def command_text(raw: RawResource) -> CommandText:
+    """A Command's texts with what they install and start, and what the shell reader could not read."""
+    texts = [t for t in (raw.fields.get("create"), raw.fields.get("update")) if isinstance(t, str)]
+    label = CommandText(_host_text(raw), texts, raw.urn, raw.name).label
+    packages: list[str] = []
+    services: list[str] = []
+    notes: list[str] = []
+    for key, script in command_scripts(raw):
+        packages += script.packages
+        services += script.started
+        notes += [f"{label}{' (update)' if key == 'update' else ''}: {note}" for note in script.notes]
+        local = [w.path for w in script.writes if w.host is None] if _on_deploying_machine(raw) else []
+        if local:
+            shown = ", ".join(dict.fromkeys(local[:3])) + (" ..." if len(local) > 3 else "")
+            notes.append(f"{label}: a local.Command that names no host (no ISP_HOST in its environment) runs where "
+                         f"Pulumi runs, or wherever its interpreter takes it; what it writes ({shown}) is no known "
+                         "host's file and is not judged")
+    return CommandText(_host_text(raw), texts, raw.urn, raw.name, tuple(dict.fromkeys(packages)),
+                       tuple(dict.fromkeys(services)), tuple(dict.fromkeys(notes)))

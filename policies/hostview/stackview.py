@@ -22,7 +22,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dns.reversename
-from readers import bindconf, dovecotconf, nftconf, nginxconf, postfixconf, ratelimitconf, zonetext
+from readers import (
+    apacheconf,
+    bindconf,
+    caddyconf,
+    dovecotconf,
+    iptablesconf,
+    lighttpdconf,
+    maildropconf,
+    nftconf,
+    nginxconf,
+    policyservices,
+    postfixconf,
+    procmailconf,
+    ratelimitconf,
+    zonetext,
+)
 from readers.zonetext import Rec, norm_name
 from values import UNKNOWN
 
@@ -35,6 +50,7 @@ from hostview.evidence import (
     HostFile,
     RawResource,
     _keys,
+    command_text,
     files_of,
     raw_resource,
     read,
@@ -123,11 +139,23 @@ class StackView:
         return []
 
     def ptr_names(self, address: str) -> list[str]:
+        """The PTR names of `address`, following CNAMEs as a resolver does (at most 8 hops): RFC 2317
+        classless delegation answers `25.100.51.198.in-addr.arpa CNAME 25.0-25.100.51.198.in-addr.arpa`."""
         try:
-            reverse = dns.reversename.from_address(address).to_text()
+            name = norm_name(dns.reversename.from_address(address).to_text())
         except (ValueError, SyntaxError):
             return []
-        return _unique(self.values(reverse, "PTR"))
+        seen = {name}
+        for _ in range(8):
+            found = self.values(name, "PTR")
+            if found:
+                return _unique(found)
+            cname = self.values(name, "CNAME")
+            if not cname or cname[0] in seen:
+                return []
+            name = cname[0]
+            seen.add(name)
+        return []
 
     def zone_for(self, name: str) -> str | None:
         """The longest zone of the stack that `name` is in."""
@@ -211,9 +239,17 @@ _PARSERS = {
     "postfix-main": postfixconf.parse_main_cf,
     "postfix-master": postfixconf.parse_master_cf,
     "nftables": nftconf.parse_ruleset,
+    "iptables": iptablesconf.parse_save,
     "ratelimit": ratelimitconf.parse_rate_limit_yaml,
-    "dovecot": dovecotconf.mbox_settings,
+    "dovecot": dovecotconf.parse,
+    "procmail": procmailconf.parse,
+    "maildrop": maildropconf.parse,
+    "postfwd": policyservices.parse_postfwd,
+    "cluebringer": policyservices.parse_cluebringer,
     "nginx": nginxconf.parse,
+    "apache": apacheconf.parse,
+    "caddy": caddyconf.parse,
+    "lighttpd": lighttpdconf.parse,
 }
 
 
@@ -330,18 +366,18 @@ def build_view(raws: list[RawResource]) -> StackView:
                 if isinstance(value, list):
                     view.evidence[key].extend(v for v in value if v is not UNKNOWN)
         if raw.rtype in COMMAND_TYPES:
-            host = raw.fields.get("host")
-            texts = [t for t in (raw.fields.get("create"), raw.fields.get("update")) if isinstance(t, str)]
             if any(raw.fields.get(k) is UNKNOWN for k in ("create", "update")):
                 view.unknowns.append(f"the command text of {raw.name}")
-            view.commands.append(CommandText(host if isinstance(host, str) else "", texts, raw.urn, raw.name))
+            view.commands.append(command_text(raw))
     _add_zone_files(view)
     zone_names = set(view.zones)
     for raw in raws:
         if raw.rtype not in RECORD_TYPES:
             continue
         fields = raw.fields
-        unknown = [k for k in ("name", "type", "content") if fields.get(k) is UNKNOWN]
+        # The deprecated Record carries `value` where DnsRecord has `content`; either one may be set.
+        content = "content" if fields.get("content") is not None else "value"
+        unknown = [k for k in ("name", "type", content) if fields.get(k) is UNKNOWN]
         if unknown and not (unknown == ["content"] and isinstance(fields.get("value"), str)):
             view.unknowns.append(f"{', '.join(unknown)} of DNS record {raw.name}")
             continue

@@ -1,8 +1,11 @@
 """A tolerant reader of BIND's named.conf and the effective recursion ACL it yields.
 
 The grammar is BIND's: `keyword args... [{ nested; }] ;`, comments `//`, `#` and `/* */`,
-quoted strings. `include` statements are noted, not followed (the pack only sees the files
-a stack delivers). Parse problems are collected, never raised.
+quoted strings. `include` statements are noted, not followed here: `hostview.named` splices
+the included files' statements in (each statement keeps the file it came from) and builds
+the configuration with `build_conf`. Parse problems are collected, never raised; so are the
+errors for which named refuses a whole configuration (a second options block, an acl
+defined twice, zones outside views once views are used).
 
 Address match lists follow BIND 9.18 (lib/isccfg/aclconf.c, lib/dns/acl.c, iptable.c):
 first match wins in written order; a named or nested ACL is merged in place; a negated
@@ -35,6 +38,7 @@ class Statement:
     words: list[str]
     block: list[Statement] | None = None
     line: int = 0
+    file: str = ""  # the file it was read from (for messages naming the files joined)
 
     @property
     def keyword(self) -> str:
@@ -96,8 +100,9 @@ def tokenize(text: str) -> tuple[list[tuple[str, int, bool]], list[str]]:
     return tokens, problems
 
 
-def parse_statements(text: str) -> tuple[list[Statement], list[str]]:
-    """Parse text into a statement tree; unbalanced braces or missing `;` become problems."""
+def parse_statements(text: str, file: str = "") -> tuple[list[Statement], list[str]]:
+    """Parse text into a statement tree; unbalanced braces or missing `;` become problems.
+    Every statement records `file`."""
     tokens, problems = tokenize(text)
     pos = 0
 
@@ -115,17 +120,17 @@ def parse_statements(text: str) -> tuple[list[Statement], list[str]]:
                     continue
                 if words:
                     problems.append(f"line {start_line}: missing ';' after '{' '.join(words)}'")
-                    out.append(Statement(words, None, start_line))
+                    out.append(Statement(words, None, start_line, file))
                 pos += 1
                 return out
             pos += 1
             if not quoted and tok == ";":
                 if words:
-                    out.append(Statement(words, None, start_line))
+                    out.append(Statement(words, None, start_line, file))
                 words = []
             elif not quoted and tok == "{":
                 block = parse_block(depth + 1)
-                out.append(Statement(words, block, start_line or line))
+                out.append(Statement(words, block, start_line or line, file))
                 words = []
                 # A block is closed by '};' -- tolerate a missing ';' after '}'.
                 if pos < len(tokens) and tokens[pos][0] == ";" and not tokens[pos][2]:
@@ -140,7 +145,7 @@ def parse_statements(text: str) -> tuple[list[Statement], list[str]]:
             problems.append("end of file inside a '{' block (unbalanced braces)")
         if words:
             problems.append(f"line {start_line}: missing ';' after '{' '.join(words)}'")
-            out.append(Statement(words, None, start_line))
+            out.append(Statement(words, None, start_line, file))
         return out
 
     statements = parse_block(0)
@@ -164,6 +169,8 @@ class View:
     name: str
     options: dict[str, Statement]
     match_clients: Statement | None
+    file: str = ""
+    line: int = 0
 
 
 @dataclass
@@ -174,6 +181,8 @@ class NamedConf:
     zones: list[ZoneDecl] = field(default_factory=list)
     includes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    acl_statements: dict[str, Statement] = field(default_factory=dict)  # where each acl is defined
+    listen: list[Statement] = field(default_factory=list)  # every listen-on / listen-on-v6 of options
 
 
 def _options_of(block: list[Statement]) -> dict[str, Statement]:
@@ -197,31 +206,54 @@ def _zone_decl(stmt: Statement, view: str | None) -> ZoneDecl:
     )
 
 
-def parse_named_conf(text: str) -> NamedConf:
-    statements, problems = parse_statements(text)
-    conf = NamedConf(problems=list(problems))
+def where(stmt: Statement) -> str:
+    """`line 3` or `named.conf.local line 3`, for problems."""
+    return f"{stmt.file} line {stmt.line}" if stmt.file else f"line {stmt.line}"
+
+
+def parse_named_conf(text: str, file: str = "") -> NamedConf:
+    statements, problems = parse_statements(text, file)
+    return build_conf(statements, problems)
+
+
+def build_conf(statements: list[Statement], problems: list[str] | None = None) -> NamedConf:
+    """The configuration of a statement list (one file's, or several files' joined in BIND's order)."""
+    conf = NamedConf(problems=list(problems or []))
+    top_zones: list[Statement] = []
     for stmt in statements:
         kw = stmt.keyword
         if kw == "acl":
             if len(stmt.words) < 2 or stmt.block is None:
-                conf.problems.append(f"line {stmt.line}: acl without a name or element list")
+                conf.problems.append(f"{where(stmt)}: acl without a name or element list")
                 continue
-            conf.acls[stmt.words[1].lower()] = stmt.block
+            name = stmt.words[1].lower()
+            if name in conf.acl_statements:
+                conf.problems.append(f"{where(stmt)}: acl '{name}' is defined again (first at "
+                                     f"{where(conf.acl_statements[name])}); named refuses that")
+                continue
+            conf.acls[name] = stmt.block
+            conf.acl_statements[name] = stmt
         elif kw == "options":
             if conf.options:
-                conf.problems.append(f"line {stmt.line}: a second options block (BIND allows one)")
+                conf.problems.append(f"{where(stmt)}: a second options block (BIND allows one)")
             else:
                 conf.options = _options_of(stmt.block or [])
+                conf.listen = [s for s in stmt.block or [] if s.keyword in ("listen-on", "listen-on-v6")]
         elif kw == "view":
             name = stmt.words[1] if len(stmt.words) > 1 else f"view@{stmt.line}"
             block = stmt.block or []
             opts = _options_of(block)
-            conf.views.append(View(name, opts, opts.get("match-clients")))
+            conf.views.append(View(name, opts, opts.get("match-clients"), stmt.file, stmt.line))
             conf.zones.extend(_zone_decl(s, name) for s in block if s.keyword == "zone")
         elif kw == "zone":
             conf.zones.append(_zone_decl(stmt, None))
+            top_zones.append(stmt)
         elif kw == "include" and len(stmt.words) > 1:
             conf.includes.append(stmt.words[1])
+    if conf.views and top_zones:
+        conf.problems.append(f"{where(top_zones[0])}: zone {' '.join(top_zones[0].words[1:2])} is outside every "
+                             "view while views are used; named refuses that ('when using view statements, all "
+                             "zones must be in views')")
     return conf
 
 
@@ -236,6 +268,7 @@ class AclEntry:
     addresses: AddressSet
     admits: bool
     origin: str  # the element as written, with the acl names it came through
+    via: tuple[str, ...] = ()  # those acl names, outermost first
 
 
 LOCAL_ELEMENTS = {"localhost", "localnets"}
@@ -288,14 +321,14 @@ class AclResolver:
         written = ("!" if negated else "") + " ".join(words)
         origin = written if not via else f"{written} (via acl {' -> '.join(via)})"
         if head == "any":
-            return [AclEntry(AddressSet.everything(), not negated, origin)]
+            return [AclEntry(AddressSet.everything(), not negated, origin, via)]
         if head == "none":
-            return [AclEntry(AddressSet.everything(), negated, origin)]
+            return [AclEntry(AddressSet.everything(), negated, origin, via)]
         if head in LOCAL_ELEMENTS or head == "key":
             return []  # the server's own addresses or signed requests: never an anonymous outsider
         if head == "geoip":
             # A country or ASN is an arbitrary set of outside addresses: treat as wide open.
-            return [AclEntry(AddressSet.everything(), not negated, origin)] if not negated else []
+            return [AclEntry(AddressSet.everything(), not negated, origin, via)] if not negated else []
         if head in self.acls:
             if head in via:
                 self.unparsed.append(f"acl {head} refers to itself")
@@ -304,7 +337,7 @@ class AclResolver:
             return _negate(inner) if negated else inner
         network = parse_prefix(words[0])
         if network is not None:
-            return [AclEntry(AddressSet.of(network), not negated, origin)]
+            return [AclEntry(AddressSet.of(network), not negated, origin, via)]
         if head.isidentifier() or head.replace("-", "_").isidentifier():
             self.unresolved.append(words[0])
         else:
@@ -314,7 +347,7 @@ class AclResolver:
 
 def _negate(entries: list[AclEntry]) -> list[AclEntry]:
     # BIND turns positives negative and keeps negatives negative (no double negation).
-    return [AclEntry(e.addresses, False, e.origin) for e in entries]
+    return [AclEntry(e.addresses, False, e.origin, e.via) for e in entries]
 
 
 def admitted(entries: list[AclEntry]) -> tuple[AddressSet, list[tuple[AclEntry, AddressSet]]]:
@@ -346,6 +379,13 @@ class RecursionScope:
     admitted: AddressSet  # who may recurse: clients ∩ the effective ACL
     contributions: list[tuple[AclEntry, AddressSet]]
     acl_text: str
+    # What decided it, for messages naming the statements and their files:
+    view: View | None = None
+    recursion_stmt: Statement | None = None  # None: BIND's default (yes)
+    recursion_in: str = ""  # "view NAME" or "options" (where recursion_stmt is)
+    acl_stmt: Statement | None = None  # None: BIND's default (localnets; localhost;)
+    acl_option: str = ""  # the option acl_stmt sets: allow-recursion, allow-query-cache or allow-query
+    acl_in: str = ""  # "view NAME" or "options"
 
 
 _CHAIN = {
@@ -370,12 +410,20 @@ def _yes(stmt: Statement | None, default: bool) -> bool:
 
 def effective_acl(conf: NamedConf, view: View | None, option: str = "allow-recursion") -> tuple[Statement | None, str]:
     """The statement BIND uses for `option` in `view` (or globally), and a label of its origin."""
+    stmt, candidate, found_in = _effective(conf, view, option)
+    if stmt is None:
+        return None, f"{option} (BIND default 'localnets; localhost;')"
+    label = candidate if candidate == option else f"{option} (inherited from {candidate})"
+    return stmt, f"{label} in {found_in}"
+
+
+def _effective(conf: NamedConf, view: View | None, option: str) -> tuple[Statement | None, str, str]:
+    """(statement, the option it sets, "view NAME"/"options") BIND uses for `option`."""
     for candidate in _CHAIN[option]:
-        stmt, where = _lookup(candidate, view, conf)
+        stmt, found_in = _lookup(candidate, view, conf)
         if stmt is not None:
-            label = candidate if candidate == option else f"{option} (inherited from {candidate})"
-            return stmt, f"{label} in {where}"
-    return None, f"{option} (BIND default 'localnets; localhost;')"
+            return stmt, candidate, found_in
+    return None, "", ""
 
 
 def recursion_scopes(conf: NamedConf, resolver: AclResolver) -> list[RecursionScope]:
@@ -394,21 +442,46 @@ def recursion_scopes(conf: NamedConf, resolver: AclResolver) -> list[RecursionSc
             taken = taken.union(matched)
     for view, clients in targets:
         label = "options" if view is None else f"view {view.name}"
-        rec_stmt, _ = _lookup("recursion", view, conf)
+        rec_stmt, rec_in = _lookup("recursion", view, conf)
+        decided = {"view": view, "recursion_stmt": rec_stmt, "recursion_in": rec_in}
         if not _yes(rec_stmt, True):
-            scopes.append(RecursionScope(label, False, "recursion no", clients, AddressSet(), [], "none"))
+            scopes.append(RecursionScope(label, False, "recursion no", clients, AddressSet(), [], "none", **decided))
             continue
         stmt, source = effective_acl(conf, view, "allow-recursion")
+        _, option, acl_in = _effective(conf, view, "allow-recursion")
+        decided.update(acl_stmt=stmt, acl_option=option, acl_in=acl_in)
         if stmt is None or stmt.block is None:
-            scopes.append(RecursionScope(label, True, source, clients, AddressSet(), [], "localnets; localhost;"))
+            scopes.append(RecursionScope(label, True, source, clients, AddressSet(), [], "localnets; localhost;",
+                                         **decided))
             continue
         allowed, contributions = admitted(resolver.flatten(stmt.block))
         reach = clients.intersect(allowed)
         kept = [(e, part.intersect(clients)) for e, part in contributions]
         kept = [(e, part) for e, part in kept if not part.is_empty()]
         acl_text = " ".join(s.text() for s in stmt.block)
-        scopes.append(RecursionScope(label, True, source, clients, reach, kept, acl_text))
+        scopes.append(RecursionScope(label, True, source, clients, reach, kept, acl_text, **decided))
     return scopes
+
+
+def listens_only_on_loopback(conf: NamedConf) -> bool:
+    """named takes queries on loopback addresses only: every listen-on and listen-on-v6 lists loopback
+    prefixes or `none`. Either family left at BIND's default listens on every interface. (`localhost` here
+    is every address of the server, not 127.0.0.1.)"""
+    families = {kw: [s for s in conf.listen if s.keyword == kw] for kw in ("listen-on", "listen-on-v6")}
+    return all(families.values()) and all(_loopback_list(s) for s in conf.listen)
+
+
+def _loopback_list(stmt: Statement) -> bool:
+    for element in stmt.block or [None]:
+        if element is None or element.block is not None or not element.words:
+            return False  # no list, or a nested list: not read, so not loopback-only
+        text = element.words[0]
+        if text.startswith("!") or text.lower() == "none":
+            continue  # adds no address to listen on
+        network = parse_prefix(text)
+        if network is None or not network.is_loopback:
+            return False
+    return True
 
 
 # An address set wider than this is "any address" for a resolver: no ISP block is that large.

@@ -1,22 +1,19 @@
-"""A tolerant reader of nftables rulesets and a small packet walker over them.
+"""A tolerant reader of nftables rulesets: text in, tables, chains, sets and rules out.
 
-It understands what the gateway lessons need: tables, chains with `type/hook/priority/
-policy`, rules in order, `define` variables, named sets with simple elements, anonymous
-sets `{ a, b }` and maps `{ a : b }`, matches on `ip/ip6 saddr/daddr`, `tcp/udp/th dport`,
-`meta l4proto`, `ip protocol`, `ct state`, interfaces, and the verdicts and NAT
-statements (`accept`, `drop`, `reject`, `jump`, `goto`, `return`, `dnat`, `snat`,
-`masquerade`). The flat `add rule|chain|set|element ...` form is read too.
+It reads tables, chains with `type/hook/priority/policy`, rules in order, `define`
+variables, named sets with simple elements, anonymous sets `{ a, b }` and maps `{ a : b }`,
+and the flat `add rule|chain|set|element ...` form. What a rule means is read in
+`readers.nftrules` (matches, verdicts, NAT); packets are walked in `readers.nftwalk`.
 
-Matching is three-valued: True, False, or None when the pack cannot know (interface names,
-marks, rate limits...). Callers decide what an unknown means for their lesson.
+The model is shared with the iptables reader (`readers.iptablesconf`), which builds the
+same tables and chains from `iptables-save` files and `iptables` commands: a rule keeps
+where it was written (`where`, `line`, `urn`) and, for iptables, the operator's own text
+(`source`), so messages quote what was written.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import dataclass, field
-
-from values import AddressSet
+from dataclasses import dataclass, field, replace
 
 # ---------------------------------------------------------------------------------------
 # Tokens
@@ -30,7 +27,7 @@ class Tok:
     elements: list[str] = field(default_factory=list)  # for kind == "set"
 
 
-def _lex(text: str) -> list[Tok]:
+def lex(text: str) -> list[Tok]:
     toks: list[Tok] = []
     i, line, n = 0, 1, len(text)
     while i < n:
@@ -73,6 +70,18 @@ class Rule:
     chain: str
     words: list[Tok]
     line: int
+    where: str = ""  # the file or command it was written in ("" = the ruleset's own file)
+    urn: str = ""  # the resource that delivered it
+    source: str = ""  # the operator's text when it was written in another dialect (iptables)
+
+    @property
+    def quote(self) -> str:
+        """The rule as the operator wrote it."""
+        return self.source or self.text
+
+    @property
+    def located(self) -> str:
+        return f"{self.where}, line {self.line}" if self.where else f"line {self.line}"
 
     @property
     def text(self) -> str:
@@ -97,6 +106,7 @@ class Chain:
     priority: int = 0
     policy: str = "accept"
     rules: list[Rule] = field(default_factory=list)
+    title: str = ""  # how the operator names it when written in another dialect ("iptables FORWARD")
 
     @property
     def is_base(self) -> bool:
@@ -104,7 +114,7 @@ class Chain:
 
     @property
     def label(self) -> str:
-        return f"{self.family} {self.table} {self.name}"
+        return self.title or f"{self.family} {self.table} {self.name}"
 
 
 @dataclass
@@ -113,6 +123,9 @@ class Ruleset:
     sets: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
     defines: dict[str, list[Tok]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # What readers.nftrules / nftwalk computed from its rules, kept so a walk per customer pool reads
+    # each rule once (a rule does not change once parsed).
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     def base_chains(self, hook: str, chain_type: str | None = None) -> list[Chain]:
         found = [c for c in self.chains.values()
@@ -147,7 +160,7 @@ def _priority(words: list[str]) -> int:
 
 class _Parser:
     def __init__(self, text: str):
-        self.toks = _lex(text)
+        self.toks = lex(text)
         self.pos = 0
         self.rs = Ruleset()
 
@@ -331,486 +344,20 @@ def parse_ruleset(text: str) -> Ruleset:
     return _Parser(text).parse()
 
 
-# ---------------------------------------------------------------------------------------
-# Rule analysis
-
-PORT_NAMES = {"smtp": 25, "submission": 587, "submissions": 465, "smtps": 465, "http": 80, "https": 443,
-              "domain": 53, "ssh": 22, "imap": 143, "imaps": 993, "pop3": 110, "pop3s": 995}
-
-
-def parse_net(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    try:
-        return ipaddress.ip_network(text.strip(), strict=False)
-    except ValueError:
-        return None
-
-
-def element_addresses(element: str) -> AddressSet | None:
-    """An address, prefix or range `a-b` as an AddressSet (None when not an address)."""
-    element = element.strip()
-    net = parse_net(element)
-    if net is not None:
-        return AddressSet.of(net)
-    if "-" in element:
-        lo_text, _, hi_text = element.partition("-")
-        try:
-            lo, hi = ipaddress.ip_address(lo_text.strip()), ipaddress.ip_address(hi_text.strip())
-        except ValueError:
-            return None
-        if lo.version != hi.version or int(hi) < int(lo):
-            return None
-        span = [(int(lo), int(hi))]
-        return AddressSet(span, None) if lo.version == 4 else AddressSet(None, span)
-    return None
-
-
-def element_ports(element: str) -> tuple[int, int] | None:
-    element = element.strip()
-    if element in PORT_NAMES:
-        return PORT_NAMES[element], PORT_NAMES[element]
-    lo, sep, hi = element.partition("-")
-    if lo.isdigit() and (not sep or hi.isdigit()):
-        return int(lo), int(hi) if sep else int(lo)
-    return None
-
-
-@dataclass
-class Match:
-    """One condition of a rule: `field` with an operator over values."""
-
-    field: str  # saddr, daddr, dport, sport, l4proto, ctstate, iface, other
-    negated: bool
-    values: list[str]
-    family: str = ""  # ip / ip6 for address matches
-    proto: str = ""  # tcp / udp / th for port matches
-    text: str = ""
-
-
-@dataclass
-class Action:
-    kind: str  # accept, drop, reject, jump, goto, return, continue, dnat, snat, masquerade, redirect, queue
-    target: str = ""  # chain name for jump/goto, address text for dnat/snat
-    map_pairs: list[tuple[str, str]] = field(default_factory=list)
-    map_key: str = ""  # saddr / daddr for `... to ip daddr map { a : b }`
-
-
-@dataclass
-class RuleInfo:
-    rule: Rule
-    matches: list[Match]
-    actions: list[Action]
-
-    @property
-    def verdict(self) -> Action | None:
-        for action in self.actions:
-            if action.kind in ("accept", "drop", "reject", "jump", "goto", "return", "queue"):
-                return action
-        return None
-
-    @property
-    def nat(self) -> Action | None:
-        for action in self.actions:
-            if action.kind in ("dnat", "snat", "masquerade", "redirect"):
-                return action
-        return None
-
-
-_L4_HEADERS = {"icmp", "icmpv6", "igmp", "udp", "udplite", "sctp", "dccp", "esp", "ah", "comp", "tcp"}
-_NON_TERMINAL = {"counter", "log", "comment", "notrack", "limit", "quota", "meta", "mark", "ct"}
-_OPS = {"==", "!=", "eq", "ne", "<", ">", "<=", ">=", "lt", "gt", "le", "ge"}
-
-
-def _values_at(words: list[Tok], i: int, rs: Ruleset, table: tuple[str, str]) -> tuple[bool, list[str], int, str]:
-    """Read `[op] value` at i: (negated, values, next index, op)."""
-    op = "=="
-    if i < len(words) and words[i].kind == "word" and words[i].value in _OPS:
-        op = words[i].value
-        i += 1
-    if i >= len(words):
-        return False, [], i, op
-    tok = words[i]
-    negated = op in ("!=", "ne")
-    if tok.kind == "set":
-        return negated, list(tok.elements), i + 1, op
-    value = tok.value
-    if value.startswith("!="):
-        negated, value = True, value[2:]
-    if value.startswith("@"):
-        named = rs.sets.get((table[0], table[1], value[1:]))
-        if named is None:
-            return negated, ["?" + value], i + 1, op
-        return negated, list(named), i + 1, op
-    return negated, [v for v in value.split(",") if v], i + 1, op
-
-
-def analyse(rule: Rule, rs: Ruleset, table: tuple[str, str]) -> RuleInfo:
-    words = rule.words
-    matches: list[Match] = []
-    actions: list[Action] = []
-    i = 0
-    while i < len(words):
-        tok = words[i]
-        word = tok.value.lower() if tok.kind == "word" else ""
-        nxt = words[i + 1].value.lower() if i + 1 < len(words) and words[i + 1].kind == "word" else ""
-        if word in ("ip", "ip6") and nxt in ("saddr", "daddr"):
-            negated, values, j, _ = _values_at(words, i + 2, rs, table)
-            matches.append(Match(nxt, negated, values, family=word, text=_span(words, i, j)))
-            i = j
-        elif word in ("ip", "ip6") and nxt in ("protocol", "nexthdr"):
-            negated, values, j, _ = _values_at(words, i + 2, rs, table)
-            matches.append(Match("l4proto", negated, values, text=_span(words, i, j)))
-            i = j
-        elif word in ("tcp", "udp", "th", "sctp") and nxt in ("dport", "sport"):
-            negated, values, j, _ = _values_at(words, i + 2, rs, table)
-            matches.append(Match(nxt, negated, values, proto=word, text=_span(words, i, j)))
-            i = j
-        elif word in _L4_HEADERS and nxt:
-            # `icmp type ...`, `udp length ...`, `tcp flags ...`: a header of one protocol. For another
-            # protocol it cannot match; for the packet's own protocol the field is not modelled.
-            negated, values, j, _ = _values_at(words, i + 2, rs, table)
-            matches.append(Match("l4proto", False, [word]) if word != "tcp" else Match("other", False, [], text=word))
-            matches[-1].text = _span(words, i, j)
-            i = j
-        elif word == "meta" and nxt in ("l4proto", "nfproto", "iifname", "oifname", "iif", "oif", "mark", "skuid"):
-            negated, values, j, _ = _values_at(words, i + 2, rs, table)
-            fieldname = {"l4proto": "l4proto", "nfproto": "nfproto"}.get(nxt, "iface" if "if" in nxt else "other")
-            matches.append(Match(fieldname, negated, values, text=_span(words, i, j)))
-            i = j
-        elif word in ("iifname", "oifname", "iif", "oif", "iiftype", "oiftype"):
-            negated, values, j, _ = _values_at(words, i + 1, rs, table)
-            matches.append(Match("iface", negated, values, text=_span(words, i, j)))
-            i = j
-        elif word == "l4proto":
-            negated, values, j, _ = _values_at(words, i + 1, rs, table)
-            matches.append(Match("l4proto", negated, values, text=_span(words, i, j)))
-            i = j
-        elif word == "ct" and nxt in ("state", "status", "mark", "direction"):
-            negated, values, j, _ = _values_at(words, i + 2, rs, table)
-            matches.append(Match("ctstate" if nxt == "state" else "other", negated, values, text=_span(words, i, j)))
-            i = j
-        elif word in ("accept", "drop", "return", "continue", "queue"):
-            actions.append(Action(word))
-            i += 1
-        elif word == "reject":
-            actions.append(Action("reject"))
-            i += 1
-            while i < len(words) and words[i].kind == "word" and words[i].value.lower() in (
-                    "with", "tcp", "reset", "icmp", "icmpv6", "icmpx", "type", "admin-prohibited",
-                    "port-unreachable", "host-unreachable", "net-unreachable", "prot-unreachable", "no-route"):
-                i += 1
-        elif word in ("jump", "goto") and i + 1 < len(words):
-            actions.append(Action(word, words[i + 1].value))
-            i += 2
-        elif word in ("dnat", "snat"):
-            action, i = _nat_action(word, words, i + 1)
-            actions.append(action)
-        elif word in ("masquerade", "redirect"):
-            actions.append(Action(word))
-            i += 1
-            while i < len(words) and words[i].kind == "word" and words[i].value.lower() in (
-                    "to", "random", "persistent", "fully-random") or (
-                    i < len(words) and words[i].value.startswith(":")):
-                i += 1
-        elif word in ("counter", "notrack"):
-            i += 1
-            while i < len(words) and words[i].kind == "word" and words[i].value.lower() in ("packets", "bytes") \
-                    or (i < len(words) and words[i].value.isdigit()):
-                i += 1
-        elif word in ("log", "comment"):
-            i += 1
-            while i < len(words) and (words[i].kind == "string" or words[i].value.lower() in (
-                    "prefix", "level", "flags", "group", "snaplen", "queue-threshold", "all", "tcp", "ip",
-                    "options", "sequence", "skuid", "ether") or words[i].value.isdigit()):
-                i += 1
-        elif word == "limit":
-            # A rate limit matches only under the rate: unknowable here.
-            j = i + 1
-            while j < len(words) and words[j].kind == "word" and words[j].value.lower() not in (
-                    "accept", "drop", "reject", "counter", "log", "jump", "goto", "return"):
-                j += 1
-            matches.append(Match("other", False, [], text=_span(words, i, j)))
-            i = j
-        else:
-            # Anything else is a condition the pack cannot evaluate (fib, mark, @set lookups...).
-            matches.append(Match("other", False, [], text=tok.value))
-            i += 1
-    return RuleInfo(rule, matches, actions)
-
-
-def _span(words: list[Tok], i: int, j: int) -> str:
-    return Rule("", words[i:j], 0).text
-
-
-def _nat_action(kind: str, words: list[Tok], i: int) -> tuple[Action, int]:
-    # dnat [ip|ip6] to ADDR[:port] | dnat [ip] to ip daddr map { a : b }
-    while i < len(words) and words[i].kind == "word" and words[i].value.lower() in ("ip", "ip6", "to"):
-        i += 1
-        if words[i - 1].value.lower() == "to":
-            break
-    if i < len(words) and words[i].kind == "word" and words[i].value.lower() in ("ip", "ip6") and i + 2 < len(words) \
-            and words[i + 1].value.lower() in ("saddr", "daddr") and words[i + 2].value.lower() == "map":
-        key = words[i + 1].value.lower()
-        pairs = []
-        if i + 3 < len(words) and words[i + 3].kind == "set":
-            for element in words[i + 3].elements:
-                left, sep, right = element.partition(" : ")
-                if sep:
-                    pairs.append((left.strip(), right.strip()))
-        return Action(kind, "", pairs, key), i + 4
-    target = words[i].value if i < len(words) else ""
-    return Action(kind, _strip_port(target)), i + 1
-
-
-def _strip_port(text: str) -> str:
-    text = text.strip()
-    if text.startswith("["):
-        return text[1:].split("]", 1)[0]
-    if text.count(":") == 1:
-        return text.split(":", 1)[0]
-    return text
-
-
-# ---------------------------------------------------------------------------------------
-# Packets
-
-
-@dataclass
-class Packet:
-    """What a walk asks about. `saddr` is a set (a pool); `daddr` None = an arbitrary outside address."""
-
-    saddr: AddressSet
-    daddr: AddressSet | None
-    l4proto: str = "tcp"
-    dport: int = 25
-    ct_state: str = "new"
-    assume_interfaces_match: bool = False
-    # When the source is "whatever the rule says" (no pool known): partial overlaps are exceptions.
-    saddr_is_everything: bool = False
-
-    @property
-    def family(self) -> str | None:
-        """"ip" or "ip6" when the source set is of one family only."""
-        if self.saddr.v4 and not self.saddr.v6:
-            return "ip"
-        if self.saddr.v6 and not self.saddr.v4:
-            return "ip6"
-        return None
-
-
-def address_values(match: Match, rs: Ruleset) -> AddressSet | None:
-    total = AddressSet()
-    for value in match.values:
-        if value.startswith("?"):
-            return None
-        part = element_addresses(value)
-        if part is None:
-            return None
-        total = total.union(part)
-    return total
-
-
-def _cover(packet_set: AddressSet, match_set: AddressSet) -> bool | None:
-    inside = packet_set.intersect(match_set)
-    if inside.is_empty():
-        return False
-    if packet_set.minus(match_set).is_empty():
-        return True
-    return None
-
-
-def evaluate(match: Match, packet: Packet, rs: Ruleset) -> bool | None:
-    if match.field in ("saddr", "daddr"):
-        if match.family and packet.family and match.family != packet.family:
-            return False  # an ip6 header match never matches an IPv4 packet, negated or not
-        values = address_values(match, rs)
-        if values is None:
-            return None
-        if match.field == "saddr":
-            result = _cover(packet.saddr, values)
-            if result is None and packet.saddr_is_everything:
-                result = False
-        elif packet.daddr is None:
-            # An arbitrary outside address is inside a set only if the set is all of a family.
-            result = values.size(4) == 2**32 or values.size(6) == 2**128
-        else:
-            result = _cover(packet.daddr, values)
-        return None if result is None else (result != match.negated)
-    if match.field in ("dport", "sport"):
-        if match.proto in ("tcp", "udp", "sctp") and match.proto != packet.l4proto:
-            return False
-        if match.field == "sport":
-            return None
-        hit = False
-        for value in match.values:
-            span = element_ports(value)
-            if span is None:
-                return None
-            hit = hit or span[0] <= packet.dport <= span[1]
-        return hit != match.negated
-    if match.field == "l4proto":
-        names = {v.lower() for v in match.values}
-        hit = packet.l4proto in names or {"tcp": "6"}.get(packet.l4proto) in names
-        return hit != match.negated
-    if match.field == "ctstate":
-        states = {v.lower() for v in match.values}
-        return (packet.ct_state in states) != match.negated
-    if match.field == "iface":
-        return True if packet.assume_interfaces_match else None
-    if match.field == "nfproto":
-        return None
-    return None
-
-
-def rule_matches(info: RuleInfo, packet: Packet, rs: Ruleset) -> bool | None:
-    result: bool | None = True
-    for match in info.matches:
-        value = evaluate(match, packet, rs)
-        if value is False:
-            return False
-        if value is None:
-            result = None
-    return result
-
-
-@dataclass
-class Walk:
-    """The outcome of a packet's walk through one base chain."""
-
-    verdict: str | None  # accept / drop / reject, None = fell off to the chain policy
-    decided_by: RuleInfo | None
-    chain: Chain
-    maybe_accepted_by: list[RuleInfo] = field(default_factory=list)
-    final: str = ""  # the verdict including the chain policy
-
-
-def walk_filter(chain: Chain, packet: Packet, rs: Ruleset, depth: int = 0) -> Walk:
-    """First verdict for `packet` in `chain`. Unknown-matching drops that name the port count as drops."""
-    walk = Walk(None, None, chain)
-    _walk_into(chain, packet, rs, walk, depth)
-    walk.final = walk.verdict or (chain.policy if chain.is_base else "")
-    return walk
-
-
-def _walk_into(chain: Chain, packet: Packet, rs: Ruleset, walk: Walk, depth: int) -> str | None:
-    if depth > 16:
-        return None
-    table = (chain.family, chain.table)
-    for rule in chain.rules:
-        info = analyse(rule, rs, table)
-        verdict = info.verdict
-        if verdict is None:
+def merge(into: Ruleset, other: Ruleset, where: str = "", urn: str = "") -> None:
+    """Add `other`'s chains and sets to `into`: a host loads several files (and iptables tables), and the
+    rules of one chain are appended in order. Rules without a `where` are marked as coming from `where`;
+    `other` itself is left untouched (parses are shared)."""
+    for key, chain in other.chains.items():
+        rules = [r if r.where else replace(r, where=where, urn=urn or r.urn) for r in chain.rules]
+        mine = into.chains.get(key)
+        if mine is None:
+            into.chains[key] = replace(chain, rules=rules)
             continue
-        matched = rule_matches(info, packet, rs)
-        if matched is False:
-            continue
-        if verdict.kind in ("jump", "goto"):
-            target = rs.chain(chain.family, chain.table, verdict.target)
-            if target is None or matched is None:
-                continue
-            result = _walk_into(target, packet, rs, walk, depth + 1)
-            if result in ("accept", "drop", "reject") or verdict.kind == "goto":
-                return result
-            continue
-        if verdict.kind == "return":
-            if matched:
-                return "return"
-            continue
-        if matched is None:
-            names_port = any(m.field == "dport" and evaluate(m, packet, rs) is True for m in info.matches)
-            if verdict.kind == "accept":
-                walk.maybe_accepted_by.append(info)
-                continue
-            if verdict.kind in ("drop", "reject") and names_port:
-                walk.verdict, walk.decided_by = verdict.kind, info
-                return verdict.kind
-            continue
-        if verdict.kind in ("accept", "drop", "reject"):
-            walk.verdict, walk.decided_by = verdict.kind, info
-            return verdict.kind
-    return None
-
-
-def first_nat(chains: list[Chain], packet: Packet, rs: Ruleset,
-              kinds: tuple[str, ...]) -> tuple[RuleInfo, Chain] | None:
-    """The first NAT statement of `kinds` the packet meets across `chains` (in priority order)."""
-    for chain in chains:
-        found = _first_nat_in(chain, packet, rs, kinds, 0)
-        if found is not None:
-            return found
-    return None
-
-
-def _first_nat_in(chain: Chain, packet: Packet, rs: Ruleset, kinds: tuple[str, ...], depth: int):
-    if depth > 16:
-        return None
-    table = (chain.family, chain.table)
-    for rule in chain.rules:
-        info = analyse(rule, rs, table)
-        matched = rule_matches(info, packet, rs)
-        if matched is False:
-            continue
-        nat = info.nat
-        if nat is not None and nat.kind in kinds:
-            mapped = nat.map_pairs and nat.map_key == "saddr"
-            if mapped and not any(overlaps_text(packet.saddr, left) for left, _ in nat.map_pairs):
-                continue
-            return info, chain
-        verdict = info.verdict
-        if verdict is not None and verdict.kind in ("jump", "goto"):
-            target = rs.chain(chain.family, chain.table, verdict.target)
-            if target is not None:
-                found = _first_nat_in(target, packet, rs, kinds, depth + 1)
-                if found is not None or verdict.kind == "goto":
-                    return found
-        elif verdict is not None and verdict.kind in ("accept", "drop", "return") and matched:
-            return None
-    return None
-
-
-def overlaps_text(addresses: AddressSet, text: str) -> bool:
-    other = element_addresses(text)
-    return other is not None and not addresses.intersect(other).is_empty()
-
-
-@dataclass
-class NatPair:
-    public: str
-    private: str
-    rule: RuleInfo
-    chain: Chain
-
-
-def dnat_pairs(rs: Ruleset) -> tuple[list[NatPair], list[RuleInfo]]:
-    """(public, private) pairs of `dnat` rules in prerouting; rules whose public side is unclear."""
-    pairs: list[NatPair] = []
-    unclear: list[RuleInfo] = []
-    for chain in list(rs.base_chains("prerouting")) + _regular_nat_chains(rs, "prerouting"):
-        for rule in chain.rules:
-            info = analyse(rule, rs, (chain.family, chain.table))
-            nat = info.nat
-            if nat is None or nat.kind != "dnat":
-                continue
-            if nat.map_pairs and nat.map_key == "daddr":
-                pairs.extend(NatPair(left, _strip_port(right), info, chain) for left, right in nat.map_pairs)
-                continue
-            daddrs = [m for m in info.matches if m.field == "daddr" and not m.negated]
-            publics = [v for m in daddrs for v in m.values]
-            if len(publics) == 1 and parse_net(publics[0]) is not None and nat.target:
-                pairs.append(NatPair(str(parse_net(publics[0]).network_address), nat.target, info, chain))
-            else:
-                unclear.append(info)
-    return pairs, unclear
-
-
-def _regular_nat_chains(rs: Ruleset, hook: str) -> list[Chain]:
-    """Regular chains jumped to from a base chain of `hook` (one level is what people write)."""
-    found: list[Chain] = []
-    for base in rs.base_chains(hook):
-        for rule in base.rules:
-            info = analyse(rule, rs, (base.family, base.table))
-            verdict = info.verdict
-            if verdict is not None and verdict.kind in ("jump", "goto"):
-                target = rs.chain(base.family, base.table, verdict.target)
-                if target is not None and target not in found:
-                    found.append(target)
-    return found
+        if mine.hook is None and chain.hook is not None:
+            mine.chain_type, mine.hook, mine.priority, mine.policy = (chain.chain_type, chain.hook, chain.priority,
+                                                                      chain.policy)
+        mine.rules.extend(rules)
+    for key, elements in other.sets.items():
+        into.sets.setdefault(key, []).extend(elements)
+    into.problems.extend(f"{where}: {p}" if where else p for p in other.problems)

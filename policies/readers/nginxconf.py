@@ -8,25 +8,40 @@ closes at the end of the file and is recorded in `problems`.
 
 A `server` block's listeners: `listen` directives (none means port 80, as nginx does);
 `ssl` or `quic` makes a listener TLS (and the legacy `ssl on;` makes all of them TLS).
+`ssl_certificate` is inherited from the enclosing `http` block, as nginx does.
+
+`expand` replaces each `include` by the directives of the files it names (the caller says
+which files a pattern names on the host); an include it cannot resolve stays in the tree,
+and every server it may affect says so in `Server.unclear`. `sites` gives the servers as
+the common `websites.Site` facts.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from readers import websites
 
 NGINX_PREFIX = "/etc/nginx"
 _REDIRECT_CODES = {"301", "302", "303", "307", "308"}
-_WEBMAIL_APPS = re.compile(r"roundcube|rainloop|snappymail|squirrelmail|sogo|horde|afterlogic", re.IGNORECASE)
+_WEBMAIL_APPS = websites.WEBMAIL_APPS
+MAX_INCLUDE_DEPTH = 16
+MAX_BLOCK_DEPTH = 64
+# Blocks that hold no web server: stream/mail proxies' `server`s are not web sites.
+_NOT_HTTP_SERVERS = {"stream", "mail", "location", "if", "limit_except", "types", "map", "geo", "upstream",
+                     "split_clients", "match", "server"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Directive:
     name: str
     args: list[str]
     line: int
     block: list[Directive] | None = None
+    source: str = ""  # the file it was read from (set by `expand`)
 
 
 @dataclass
@@ -127,6 +142,10 @@ class Server:
     certificate: str | None
     line: int
     directives: list[Directive]
+    source: str = ""
+    certificates: list[str] = field(default_factory=list)  # every ssl_certificate (RSA and ECDSA pairs)
+    keys: list[str] = field(default_factory=list)
+    unclear: list[str] = field(default_factory=list)  # includes not resolved in or around this server
 
     @property
     def tls(self) -> bool:
@@ -197,6 +216,41 @@ def _walk(directives: list[Directive]):
             stack.extend(directive.block)
 
 
+Loader = Callable[[str], "list[tuple[str, Config]] | None"]
+
+
+def expand(config: Config, source: str, load: Loader) -> Config:
+    """`config` (read from `source`) with every `include` replaced, in place, by the directives of the
+    files `load(absolute pattern)` returns ([] for a glob naming nothing; None when the pattern names
+    a file the caller does not have: the include then stays). Each directive carries its source."""
+    problems = list(config.problems)
+    directives = _expand(config.directives, source, load, (source,), 0, problems)
+    return Config(directives, problems)
+
+
+def _expand(directives: list[Directive], source: str, load: Loader, chain: tuple[str, ...], depth: int,
+            problems: list[str]) -> list[Directive]:
+    out: list[Directive] = []
+    for directive in directives:
+        if directive.name == "include" and directive.args and directive.block is None:
+            loaded = load(absolute(directive.args[0])) if len(chain) <= MAX_INCLUDE_DEPTH else None
+            if loaded is None:
+                out.append(replace(directive, source=source))
+                continue
+            for path, included in loaded:
+                if path in chain:
+                    problems.append(f"{source}, line {directive.line}: include {path} includes itself")
+                    continue
+                problems.extend(f"{path}: {p}" for p in included.problems)
+                out.extend(_expand(included.directives, path, load, (*chain, path), depth, problems))
+            continue
+        block = directive.block
+        if block is not None:
+            block = _expand(block, source, load, chain, depth + 1, problems) if depth < MAX_BLOCK_DEPTH else block
+        out.append(replace(directive, block=block, source=source))
+    return out
+
+
 def _listener(args: list[str], ssl_on: bool) -> Listener:
     address = args[0] if args else "80"
     flags = set(args[1:])
@@ -210,22 +264,84 @@ def _listener(args: list[str], ssl_on: bool) -> Listener:
 
 
 def servers(config: Config) -> list[Server]:
-    """Every `server { }` block (inside http, or at the top of an included site file)."""
+    """Every `server { }` block (inside http, or at the top of an included site file), in document
+    order, with the certificates it inherits from enclosing blocks and the includes around it that
+    were not resolved."""
     found = []
-    for directive in _walk(config.directives):
-        if directive.name != "server" or directive.block is None:
-            continue
-        body = directive.block
-        ssl_on = any(d.name == "ssl" and d.args[:1] == ["on"] for d in body)
-        listens = [d.args for d in body if d.name == "listen"]
-        listeners = [_listener(args, ssl_on) for args in listens] or [Listener(80, ssl_on)]
-        names = [name for d in body if d.name == "server_name" for name in d.args]
-        certificates = [d.args[0] for d in body if d.name == "ssl_certificate" and d.args]
-        found.append(Server(names, listeners, certificates[0] if certificates else None, directive.line, body))
-    found.sort(key=lambda s: s.line)
+    # (directives, inherited certificates, inherited keys, inherited `ssl on`, unresolved includes around)
+    stack = [(config.directives, (), (), False, ())]
+    while stack:
+        directives, certs, keys, ssl_on, around = stack.pop()
+        certs = tuple(d.args[0] for d in directives if d.name == "ssl_certificate" and d.args) or certs
+        keys = tuple(d.args[0] for d in directives if d.name == "ssl_certificate_key" and d.args) or keys
+        ssl_on = ssl_on or any(d.name == "ssl" and d.args[:1] == ["on"] for d in directives)
+        around = around + tuple(_include_note(d) for d in directives if d.name == "include")
+        nested = []
+        for directive in directives:
+            if directive.block is None:
+                continue
+            if directive.name == "server" and not directive.args:
+                found.append(_server(directive, certs, keys, ssl_on, around))
+            elif directive.name not in _NOT_HTTP_SERVERS:
+                nested.append((directive.block, certs, keys, ssl_on, around))
+        stack.extend(reversed(nested))
     return found
+
+
+def _include_note(directive: Directive) -> str:
+    where = f"{directive.source}, line {directive.line}" if directive.source else f"line {directive.line}"
+    return f"include {' '.join(directive.args)} ({where}) names no file the stack delivers"
+
+
+def _server(directive: Directive, certs: tuple[str, ...], keys: tuple[str, ...], ssl_on: bool,
+            around: tuple[str, ...]) -> Server:
+    body = directive.block or []
+    ssl_on = ssl_on or any(d.name == "ssl" and d.args[:1] == ["on"] for d in body)
+    listens = [d.args for d in body if d.name == "listen"]
+    listeners = [_listener(args, ssl_on) for args in listens] or [Listener(80, ssl_on)]
+    names = [name for d in body if d.name == "server_name" for name in d.args]
+    own = [d.args[0] for d in body if d.name == "ssl_certificate" and d.args]
+    own_keys = [d.args[0] for d in body if d.name == "ssl_certificate_key" and d.args]
+    certificates = own or list(certs)
+    inside = [_include_note(d) for d in _walk(body) if d.name == "include"]
+    inside += [f"{d.name} (line {d.line}) chooses the certificate at run time" for d in _walk(body)
+               if d.name.startswith("ssl_certificate_by")]  # OpenResty's Lua hooks
+    return Server(names, listeners, certificates[0] if certificates else None, directive.line, body,
+                  directive.source, certificates, own_keys or list(keys), list(around) + inside)
 
 
 def absolute(path: str, prefix: str = NGINX_PREFIX) -> str:
     """nginx resolves a relative path against its prefix (/etc/nginx for Debian)."""
     return posixpath.normpath(path if path.startswith("/") else posixpath.join(prefix, path))
+
+
+def sites(config: Config, source: str = "") -> list[websites.Site]:
+    """The server blocks as common site facts (`config` already include-expanded)."""
+    return [_site(server, source) for server in servers(config)]
+
+
+def _site(server: Server, source: str) -> websites.Site:
+    names: list[str] = []
+    unclear_names: list[str] = []
+    for raw in server.names:
+        if raw.startswith(".") and websites.host_name(raw[1:]):  # `.example.net`: the name and its subdomains
+            names += [websites.host_name(raw[1:]), "*" + raw.lower().rstrip(".")]
+        elif websites.host_name(raw):
+            names.append(websites.host_name(raw))
+        elif raw.startswith("~") or "$" in raw:
+            unclear_names.append(raw)
+    unclear = list(server.unclear)
+    certificates = []
+    for path in server.certificates:
+        if "$" in path or path.startswith("data:"):
+            unclear.append(f"ssl_certificate {path} is chosen at run time")
+        else:
+            certificates.append(absolute(path))
+    redirects = server.redirects_to_https() or (None if server.unclear else False)
+    return websites.Site(
+        "nginx", server.source or source, server.line, "server", tuple(dict.fromkeys(names)),
+        tuple(websites.Listener(listener.port, listener.tls) for listener in server.listeners),
+        tuple(certificates), tuple(absolute(k) for k in server.keys if "$" not in k), (), "",
+        redirects, server.serves_webmail_app(), tuple(unclear_names),
+        tuple(dict.fromkeys([server.source or source] + [d.source for d in _walk(server.directives) if d.source])),
+        tuple(dict.fromkeys(unclear)))

@@ -3,7 +3,10 @@
 Keys read (missing keys take the package defaults, as its `Config.__getattr__` does):
 `limits` ([[mails, seconds], ...], default [[10, 60], [150, 86400]]), `limits_by_id`
 ({id: limits}; [] = unlimited), `limit_by_sasl` (True), `limit_by_sender` (False),
-`limit_by_ip` (False). The daemon counts per SASL user first, then sender, then IP.
+`limit_by_ip` (False), `SOCKET` (where it listens: a unix socket path, default
+/var/spool/postfix/ratelimit/policy, or `[address, port]`). The daemon counts per SASL user
+first, then sender, then IP (only for clients in `limited_networks`), and only requests in
+protocol state RCPT (policyd.py): wired into smtpd_data/end_of_data restrictions it counts nothing.
 """
 
 from __future__ import annotations
@@ -19,17 +22,19 @@ DEFAULTS = {
     "limit_by_sasl": True,
     "limit_by_sender": False,
     "limit_by_ip": False,
+    "SOCKET": "/var/spool/postfix/ratelimit/policy",
 }
 DAY = 86400
 
 
-@dataclass
+@dataclass(frozen=True)
 class RateLimitConf:
     limits: list[tuple[int, int]] = field(default_factory=list)
     limits_by_id: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     limit_by_sasl: bool = True
     limit_by_sender: bool = False
     limit_by_ip: bool = False
+    socket: str | tuple[str, int] = "/var/spool/postfix/ratelimit/policy"
     problems: list[str] = field(default_factory=list)
 
 
@@ -58,23 +63,29 @@ def _limits(value, where: str, problems: list[str]) -> list[tuple[int, int]]:
 
 
 def parse_rate_limit_yaml(text: str) -> RateLimitConf:
-    conf = RateLimitConf()
+    problems: list[str] = []
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        conf.problems.append(f"not valid YAML: {str(exc).splitlines()[0]}")
-        return conf
+        return RateLimitConf(problems=[f"not valid YAML: {str(exc).splitlines()[0]}"])
     if not isinstance(data, dict):
-        conf.problems.append("top level is not a mapping")
-        return conf
+        return RateLimitConf(problems=["top level is not a mapping"])
     merged = {**DEFAULTS, **data}
-    conf.limits = _limits(merged["limits"], "limits", conf.problems)
+    limits = _limits(merged["limits"], "limits", problems)
     by_id = merged["limits_by_id"] or {}
+    limits_by_id: dict[str, list[tuple[int, int]]] = {}
     if isinstance(by_id, dict):
-        conf.limits_by_id = {str(k): _limits(v or [], f"limits_by_id[{k}]", conf.problems) for k, v in by_id.items()}
+        limits_by_id = {str(k): _limits(v or [], f"limits_by_id[{k}]", problems) for k, v in by_id.items()}
     else:
-        conf.problems.append("limits_by_id is not a mapping")
-    conf.limit_by_sasl = bool(merged["limit_by_sasl"])
-    conf.limit_by_sender = bool(merged["limit_by_sender"])
-    conf.limit_by_ip = bool(merged["limit_by_ip"])
-    return conf
+        problems.append("limits_by_id is not a mapping")
+    return RateLimitConf(limits, limits_by_id, bool(merged["limit_by_sasl"]), bool(merged["limit_by_sender"]),
+                         bool(merged["limit_by_ip"]), _socket(merged["SOCKET"], problems), problems)
+
+
+def _socket(value, problems: list[str]) -> str | tuple[str, int]:
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, (list, tuple)) and len(value) == 2 and isinstance(value[1], int):
+        return (str(value[0]), int(value[1]))
+    problems.append(f"SOCKET {value!r} is neither a socket path nor [address, port]")
+    return DEFAULTS["SOCKET"]

@@ -9,7 +9,8 @@
   wildcards over a public suffix alone (`*.net`) match nothing. The CN is never used: the
   CA/Browser Forum requires a SAN and browsers ignore the CN.
 - `acme_requests`: the names a certbot, acme.sh or lego invocation asks for (`-d`,
-  `--domains`, comma lists), with certbot's `--cert-name`, and certbot `cli.ini` files.
+  `--domains`, comma lists), with certbot's `--cert-name` and installer plugin (`--apache`,
+  `--nginx`: it rewrites the web server's config at run time), and certbot `cli.ini` files.
 """
 
 from __future__ import annotations
@@ -96,6 +97,10 @@ class AcmeRequest:
     cert_name: str | None  # certbot --cert-name, else the first name (the live/ directory)
     line: int
     text: str
+    # certbot's installer plugin ("apache", "nginx"): it rewrites that server's config on the host at run
+    # time (adds the TLS site and, unless --no-redirect, the redirect). None for certonly and other tools.
+    installer: str | None = None
+    no_redirect: bool = False
 
 
 def _split_names(value: str) -> list[str]:
@@ -128,7 +133,24 @@ def _request(call: shellwords.Call) -> AcmeRequest | None:
             cert_name = value
     if not names and cert_name is None:
         return None
-    return AcmeRequest(call.tool, tuple(names), cert_name or (names[0] if names else None), call.line, call.text)
+    return AcmeRequest(call.tool, tuple(names), cert_name or (names[0] if names else None), call.line, call.text,
+                       _installer(call), "--no-redirect" in args)
+
+
+def _installer(call: shellwords.Call) -> str | None:
+    """certbot's installer: `--apache`/`--nginx` (authenticator and installer) or `-i`/`--installer`, unless the
+    subcommand is certonly (which never touches the web server's config)."""
+    if call.tool not in ("certbot", "certbot-auto", "letsencrypt") or "certonly" in call.args:
+        return None
+    args = list(call.args)
+    for index, word in enumerate(args):
+        if word in ("--apache", "--nginx"):
+            return word[2:]
+        if word in ("-i", "--installer") and index + 1 < len(args):
+            return args[index + 1]
+        if word.startswith("--installer="):
+            return word.split("=", 1)[1]
+    return None
 
 
 _INI_LINE = re.compile(r"^\s*(domains|cert-name)\s*=\s*(.*?)\s*$", re.MULTILINE)

@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from hostview import evidence, stackview
+from hostview import evidence, hosts, stackview
 from pulumi_policy import Severity
 from readers import backupjobs, shellwords
 
@@ -85,17 +84,27 @@ def _backup_jobs(files: list[evidence.HostFile], commands: list[evidence.Command
     return jobs
 
 
-def database_hosts(view: stackview.StackView) -> dict[str, list[str]]:
-    """host -> why it is a database host."""
-    hosts: dict[str, list[str]] = defaultdict(list)
-    for f in view.files:
-        if f.kind in DB_CONFIG_KINDS and f.host:
-            hosts[f.host].append(f"{DB_CONFIG_KINDS[f.kind]} config {f.deployed_path}")
+# Debian packages that make a host a database server.
+DB_PACKAGES = {"postgresql": "PostgreSQL", "mariadb-server": "MySQL/MariaDB", "mysql-server": "MySQL/MariaDB",
+               "default-mysql-server": "MySQL/MariaDB"}
+
+
+def database_hosts(view: stackview.StackView) -> dict[str, tuple[hosts.Host | None, list[str]]]:
+    """host key -> (the host, why it is a database host)."""
+    found: dict[str, tuple[hosts.Host | None, list[str]]] = {}
+    for host in hosts.of(view):
+        why = [f"{DB_CONFIG_KINDS[f.kind]} config {f.deployed_path}" for f in host.files if f.kind in DB_CONFIG_KINDS]
+        why += [f"{DB_PACKAGES[p]} installed by {c.label}" for c in host.commands for p in c.packages
+                if p in DB_PACKAGES or p.startswith("postgresql-1")]
+        if why and host.key:
+            found[host.key] = (host, why)
     for item in view.evidence.get("databaseHosts", []):
         if isinstance(item, Mapping) and isinstance(item.get("host"), str) and item.get("host"):
             engine = item.get("engine") if isinstance(item.get("engine"), str) else "database"
-            hosts[item["host"]].append(f"a {engine} host of the stack")
-    return {host: list(dict.fromkeys(why)) for host, why in hosts.items()}
+            host = hosts.host_of(view, item["host"])
+            key = host.key if host is not None else item["host"]
+            found.setdefault(key, (host, []))[1].append(f"a {engine} host of the stack")
+    return {key: (host, list(dict.fromkeys(why))) for key, (host, why) in found.items()}
 
 
 @declare(
@@ -117,20 +126,16 @@ def one_dump_per_database(view: stackview.StackView, config: Mapping[str, Any]) 
             if dump.several:
                 yield Finding(f"{label} (line {dump.call.line}: `{dump.call.text}`): {dump.several}, so restoring "
                               f"one customer means the whole dump; {_advice(dump)}", urn)
-    files_by_host: dict[str, list[evidence.HostFile]] = defaultdict(list)
-    for f in view.files:
-        files_by_host[f.host].append(f)
-    commands_by_host: dict[str, list[evidence.CommandText]] = defaultdict(list)
-    for command in view.commands:
-        commands_by_host[command.host].append(command)
-    for host, why in sorted(database_hosts(view).items()):
+    for _key, (host, why) in sorted(database_hosts(view).items()):
         judged = True
-        files = files_by_host.get(host, [])
+        files = list(host.files) if host is not None else []
+        commands = list(host.commands) if host is not None else []
         if any(f.text is None and f.problem and "unknown" in f.problem for f in files):
             continue  # judged at `up`, when every file of the host is known
-        if not _backup_jobs(files, commands_by_host.get(host, [])):
+        if not _backup_jobs(files, commands):
             urn = next((f.urn for f in files if f.kind in DB_CONFIG_KINDS), None)
-            yield Finding(f"database host {host} ({'; '.join(why)}) has no scheduled per-database backup job: "
+            label = host.label if host is not None else _key
+            yield Finding(f"database host {label} ({'; '.join(why)}) has no scheduled per-database backup job: "
                           "deliver a script that dumps each database to its own file (pg_dump -Fc per database, "
                           "or one mysqldump per database) and a cron entry or systemd timer that runs it", urn)
     if not judged:

@@ -1,5 +1,11 @@
 """DNS lessons: no open recursion (3), SPF (6), and protected production zones.
 
+`no-open-recursion` judges each host's effective BIND configuration (`hostview.named`), never
+one file: an acl defined in named.conf.options and used in named.conf.local is normal, and
+recursion opened in one file by an ACL of another is found. A violation only on a
+configuration fully read; an include the pack cannot see, a file that does not parse or that
+named refuses is a note ("not judged"), and a file unknown at preview waits for `up`.
+
 `prod-zones-protected` is MANDATORY by default (the issue suggested advisory unless
 argued). The argument: `protect` is a resource option, fully known at every preview, so
 the check has no unknowns and no false positives; the harm it prevents is total (deleting
@@ -18,13 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import values
-from hostview import evidence, mailview, stackview
+from hostview import evidence, mailview, named, stackview
 from pulumi_policy import Severity
-from pulumi_policy.proxy import UNKNOWN_ASSET_VALUE, UnknownValueError
 from readers import bindconf, spfrecord
-from values import AddressSet
 
-from rules.kit import ADVISORY, MANDATORY, Finding, NotApplicable, Outcome, declare, setting
+from rules.kit import ADVISORY, MANDATORY, Finding, NotApplicable, Note, Outcome, declare, setting
 
 # ---------------------------------------------------------------------------------------
 # no-open-recursion
@@ -40,38 +44,96 @@ def _own_networks(own_networks: tuple[str, ...]) -> list:
     return out
 
 
-def _describe(entries: list[tuple[bindconf.AclEntry, AddressSet]]) -> str:
-    ranked = sorted(entries, key=lambda item: -(item[1].size(4) * 2**96 + item[1].size(6)))
-    return ", ".join(f"'{entry.origin}'" for entry, _ in ranked[:3])
+def _shown(stmt: bindconf.Statement, limit: int = 100) -> str:
+    """`allow-query { any; }` as written (shortened)."""
+    text = stmt.text().rstrip(";")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def judge_named_conf(f: evidence.HostFile, own_networks: list) -> Iterator[Finding]:
-    """Open-recursion findings for one delivered named.conf (pure: text in, messages out)."""
-    if f.text is None:
-        yield Finding(f"{f.label}: cannot read the file ({f.problem}); the pack must see the BIND config "
-                      "to rule out open recursion")
+def _who(scope: bindconf.RecursionScope, own: list) -> list[bindconf.AclEntry]:
+    """The elements that admit outside addresses, widest first."""
+    wide = [(entry, bindconf.outside(part, own)) for entry, part in scope.contributions]
+    wide = [(entry, part) for entry, part in wide if not part.is_empty()]
+    wide.sort(key=lambda item: -(item[1].size(4) * 2**96 + item[1].size(6)))
+    return [entry for entry, _ in wide[:3]]
+
+
+def _in(eff: named.EffectiveNamed, stmt: bindconf.Statement | None, shown_file: str | None = None) -> str:
+    """` (named.conf.options)` after a statement, unless it is the file just named."""
+    if stmt is None or not stmt.file or stmt.file == shown_file:
+        return ""
+    return f" ({eff.label(stmt.file)})"
+
+
+def recursion_message(eff: named.EffectiveNamed, scope: bindconf.RecursionScope, own: list,
+                      conf: bindconf.NamedConf) -> str:
+    """`ns1 (198.51.100.53): recursion open to any — view "resolver" (named.conf.local) has recursion yes and no
+    allow-recursion, inheriting allow-query { any; } (named.conf.options)`."""
+    by_via: dict[tuple[str, ...], list[str]] = {}
+    for entry in _who(scope, own):
+        by_via.setdefault(entry.via, []).append(entry.origin.split(" (via ", 1)[0])
+    who = "; ".join(", ".join(written) + (f" (via acl {' -> '.join(via)})" if via else "")
+                    for via, written in by_via.items()) or bindconf.outside(scope.admitted, own).sample()
+    view, rec, acl = scope.view, scope.recursion_stmt, scope.acl_stmt
+    if view is not None:
+        extra = f", {_shown(view.match_clients)}" if view.match_clients is not None else ""
+        subject, subject_file = f'view "{view.name}" ({eff.label(view.file)}{extra})', view.file
+    else:
+        decisive = acl if scope.acl_in == "options" else rec
+        subject_file = decisive.file if decisive is not None else None
+        subject = f"the options block ({eff.label(subject_file)})" if subject_file else "the options block"
+    if rec is None:
+        recursion = "leaves recursion at its default (yes)"
+    elif view is not None and scope.recursion_in == "options":
+        recursion = f"inherits {_shown(rec)} from options{_in(eff, rec)}"
+    else:
+        recursion = f"has {_shown(rec)}{_in(eff, rec, subject_file)}"
+    own_scope = "options" if view is None else f"view {view.name}"
+    if scope.acl_option == "allow-recursion" and scope.acl_in == own_scope:
+        granted = f"{_shown(acl)}{_in(eff, acl, subject_file)}"
+    elif scope.acl_option == "allow-recursion":
+        granted = f"no allow-recursion of its own, inheriting {_shown(acl)} from options{_in(eff, acl)}"
+    else:
+        granted = f"no allow-recursion, inheriting {_shown(acl)}{_in(eff, acl, subject_file)}"
+    granted = granted if recursion.startswith("has ") else "has " + granted
+    defined = []
+    for via, written in by_via.items():
+        stmt = conf.acl_statements.get(via[-1]) if via else None
+        if stmt is not None:
+            defined.append(f"; acl {via[-1]} ({eff.label(stmt.file)}) admits {', '.join(written)}")
+    limit = ("our own blocks " + ", ".join(map(str, own))) if own else \
+        "our own blocks (no wider than a /8 for IPv4 or a /32 for IPv6)"
+    return (f"{eff.host.label}: recursion open to {who} — {subject} {recursion} and {granted}{''.join(defined)}; "
+            f"recursion must be limited to {limit}")
+
+
+def judge_recursion(eff: named.EffectiveNamed, own: list) -> Iterator[Outcome]:
+    """Open-recursion findings (or notes) for one host's effective configuration."""
+    for note in eff.notes:
+        yield Note(f"{eff.host.label}: {note}")
+    if eff.waiting:
+        for why in eff.waiting:
+            yield Note(f"{eff.host.label}: recursion judged at up: {why}", until_up=True)
         return
-    conf = bindconf.parse_named_conf(f.text)
-    for problem in conf.problems[:3]:
-        yield Finding(f"{f.label}: does not parse ({problem}); named would refuse it and the recursion ACL "
-                      "cannot be judged")
-    if conf.problems:
+    if eff.gaps or eff.conf is None:
+        yield Note(f"{eff.host.label}: {'; '.join(eff.gaps[:3]) or 'no BIND configuration read'}")
         return
+    conf = eff.conf
     resolver = bindconf.AclResolver(conf.acls)
     scopes = bindconf.recursion_scopes(conf, resolver)
-    for name in dict.fromkeys(resolver.unresolved):
-        yield Finding(f"{f.label}: uses acl '{name}' which this file does not define; define the acl where it is "
-                      "used so the recursion ACL can be checked (named-checkconf fails on undefined ACLs)")
-    limit = ("our own blocks " + ", ".join(map(str, own_networks))) if own_networks else \
-        "our own blocks (no wider than a /8 for IPv4 or a /32 for IPv6)"
+    undefined = list(dict.fromkeys(resolver.unresolved))
+    if undefined or resolver.unparsed:
+        what = [f"acl '{name}' is used but defined in no file of {', '.join(eff.label(s.path) for s in eff.sources)}"
+                for name in undefined] + [f"'{text}' is not an address match element" for text in resolver.unparsed]
+        yield Note(f"{eff.host.label}: {'; '.join(what[:3])}; named refuses the configuration")
+        return
+    if bindconf.listens_only_on_loopback(conf):
+        return  # a local resolver: no outside client reaches it, whatever it admits
     for scope in scopes:
-        if not scope.recursion or not bindconf.is_open(scope.admitted, own_networks):
-            continue
-        sample = bindconf.outside(scope.admitted, own_networks).sample()
-        where = "" if scope.scope == "options" else f" for the clients of {scope.scope}"
-        yield Finding(
-            f"{f.label}: {scope.source}{where} admits any address ({_describe(scope.contributions)}; "
-            f"e.g. {sample}); recursion must be limited to {limit}")
+        if scope.recursion and bindconf.is_open(scope.admitted, own):
+            decisive = [s.file for s in (scope.acl_stmt, scope.recursion_stmt) if s is not None]
+            urn = eff.urn(*decisive, *([scope.view.file] if scope.view else []))
+            yield Finding(recursion_message(eff, scope, own, conf), urn)
 
 
 @dataclass(frozen=True)
@@ -81,8 +143,7 @@ class NoOpenRecursionConfig:
 
 
 @declare(
-    "no-open-recursion", lesson=3, level=MANDATORY, severity=Severity.HIGH,
-    resource_types=set(evidence.FILE_TYPES), config=NoOpenRecursionConfig,
+    "no-open-recursion", lesson=3, level=MANDATORY, severity=Severity.HIGH, config=NoOpenRecursionConfig,
     description="BIND must answer recursive queries only for our own address blocks, never for any address.",
     remediation="In options and in every view set `allow-recursion { our_nets; };` and "
                      "`allow-query-cache { our_nets; };` with `acl our_nets { <our blocks>; };`, or `recursion no;` "
@@ -91,16 +152,16 @@ class NoOpenRecursionConfig:
     url="https://bind9.readthedocs.io/en/v9.18.0/reference.html#namedconf-statement-allow-recursion",
     tags=["dns", "lesson-3"],
 )
-def open_recursion(raw: evidence.RawResource, config: Mapping[str, Any]) -> Iterator[Outcome]:
-    files = [f for f in evidence.files_of(raw) if f.kind == "bind"]
-    if not files:
-        yield NotApplicable("this resource delivers no BIND configuration (named.conf*)")
+def open_recursion(view: stackview.StackView, config: Mapping[str, Any]) -> Iterator[Outcome]:
+    """Each host's effective named.conf (hostview.named: includes joined, Debian's defaults where the stack is
+    silent), judged with BIND's inheritance; what the pack cannot see or read is a note, never a violation."""
+    configs = named.of(view)
+    if not configs:
+        yield NotApplicable("no host receives BIND configuration (named.conf*) or installs bind9")
         return
-    for f in files:
-        if f.text is None and f.problem and "unknown" in f.problem:
-            # Let the SDK say "can't run during preview"; at update the text is known and judged.
-            raise UnknownValueError(UNKNOWN_ASSET_VALUE, ["source"])
-        yield from judge_named_conf(f, _own_networks(config.own_networks))
+    own = _own_networks(config.own_networks)
+    for eff in configs:
+        yield from judge_recursion(eff, own)
 
 
 # ---------------------------------------------------------------------------------------

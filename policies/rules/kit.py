@@ -1,8 +1,8 @@
 """Declaring a policy at its rule, and turning the rule into a pulumi_policy object.
 
 A rule is a generator over the typed view (stack rules) or one resource's raw facts
-(resource rules) yielding `Finding`s (message, optional URN) or one `NotApplicable`. It is
-declared right where it is written, octoDNS-style:
+(resource rules) yielding `Finding`s (message, optional URN), `Note`s (what it could not
+judge) or one `NotApplicable`. It is declared right where it is written, octoDNS-style:
 
     @dataclass(frozen=True)
     class LookupConfig:
@@ -17,6 +17,14 @@ once); the rule receives an instance. Every declaration lands in `DECLARED`, fro
 lesson registry (`lessons.py`) and the pack are assembled. The wrappers never let an
 exception escape (a rule that cannot judge says why, as a violation of the policy itself)
 and report "not applicable" through the SDK when a rule found nothing to judge.
+
+"Not judged" (`Note`): a mandatory policy must not block on what it did not understand, and
+its `report_violation` always reports at the policy's level. The SDK gives a validate call
+two answers that never block: not-applicable with a reason, and the UnknownValueError that it
+reports as "can't run during preview" (advisory). So the wrapper reports the findings first,
+then any `Note(until_up=True)` (a value unknown at preview: judged at `up`) as that error,
+else the notes as the not-applicable reason ("not judged: ..."); either reaches the engine
+next to the violations already reported.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from pulumi_policy import (
     Severity,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 
 @dataclass(frozen=True)
@@ -47,7 +56,16 @@ class NotApplicable:
     reason: str
 
 
-Outcome = Finding | NotApplicable
+@dataclass(frozen=True)
+class Note:
+    """Not judged: what the rule could not see or understand, naming host, file and what would settle it.
+    `until_up`: the gap is a value unknown during preview, so the rule judges it at `up`."""
+
+    message: str
+    until_up: bool = False
+
+
+Outcome = Finding | NotApplicable | Note
 StackRule = Callable[[stackview.StackView, Mapping[str, Any]], Iterable[Outcome]]
 ResourceRule = Callable[[evidence.RawResource, Mapping[str, Any]], Iterable[Outcome]]
 
@@ -179,15 +197,46 @@ def _fits(value: Any, kind: str | None) -> bool:
     return True
 
 
-def run_rule(rule: Callable[..., Iterable[Outcome]], subject: Any, config: Mapping[str, Any],
-             policy_name: str) -> tuple[list[Finding], NotApplicable | None]:
+@dataclass(frozen=True)
+class Verdict:
+    """A rule's outcomes, sorted for the wrapper."""
+
+    findings: list[Finding]
+    notes: list[Note]
+    skipped: NotApplicable | None
+
+    def reason(self) -> str | None:
+        """What goes through the SDK's not-applicable channel: the notes, else why nothing was judged."""
+        notes = [n.message for n in self.notes if not n.until_up]
+        skipped = self.skipped.reason if self.skipped is not None and not self.findings else None
+        if notes:
+            return "; ".join([*([skipped] if skipped else []), "not judged: " + " | ".join(notes)])
+        return skipped
+
+    def unknown(self) -> evidence.UnknownValueError | None:
+        """The SDK's "can't run during preview" for the notes that wait for `up`, or None."""
+        waiting = [n.message for n in self.notes if n.until_up]
+        if not waiting:
+            return None
+        others = [n.message for n in self.notes if not n.until_up]
+        error = evidence.UnknownValueError(UNKNOWN_STRING_VALUE, [])
+        # The SDK prints this after "can't run policy ... during preview: ".
+        error.message = "; ".join(waiting) + (f" (also not judged: {' | '.join(others)})" if others else "")
+        return error
+
+
+def judge(rule: Callable[..., Iterable[Outcome]], subject: Any, config: Mapping[str, Any],
+          policy_name: str) -> Verdict:
     """Run a rule; an exception becomes one finding that says the rule could not judge."""
     findings: list[Finding] = []
+    notes: list[Note] = []
     skipped: NotApplicable | None = None
     try:
         for outcome in rule(subject, config):
             if isinstance(outcome, Finding):
                 findings.append(outcome)
+            elif isinstance(outcome, Note):
+                notes.append(outcome)
             elif isinstance(outcome, NotApplicable) and skipped is None:
                 skipped = outcome
     except evidence.UnknownValueError:
@@ -195,7 +244,27 @@ def run_rule(rule: Callable[..., Iterable[Outcome]], subject: Any, config: Mappi
     except Exception as exc:  # noqa: BLE001 - a policy must answer, never crash the analyzer
         findings.append(Finding(f"{policy_name} could not judge this input ({type(exc).__name__}: {exc}); "
                                 "fix the input or report the pack bug"))
-    return findings, (skipped if not findings else None)
+    return Verdict(findings, notes, skipped)
+
+
+def run_rule(rule: Callable[..., Iterable[Outcome]], subject: Any, config: Mapping[str, Any],
+             policy_name: str) -> tuple[list[Finding], NotApplicable | None]:
+    """(findings, not-applicable) as the wrapper reports them; notes waiting for `up` raise the SDK's error."""
+    verdict = judge(rule, subject, config, policy_name)
+    if (error := verdict.unknown()) is not None:
+        raise error
+    reason = verdict.reason()
+    return verdict.findings, (NotApplicable(reason) if reason is not None else None)
+
+
+def _report(verdict: Verdict, args: Any, report_violation: Callable[[str, str | None], None],
+            with_urn: bool) -> None:
+    for finding in verdict.findings:
+        report_violation(finding.message, finding.urn if with_urn else None)
+    if (error := verdict.unknown()) is not None:
+        raise error  # after the findings, which the engine already holds
+    if (reason := verdict.reason()) is not None:
+        args.not_applicable(reason)
 
 
 def _schema(declaration: Declaration) -> PolicyConfigSchema | None:
@@ -213,11 +282,7 @@ def stack_policy(declaration: Declaration) -> StackValidationPolicy:
         except Exception as exc:  # noqa: BLE001
             report_violation(f"{name} could not read the stack ({type(exc).__name__}: {exc})", None)
             return
-        findings, skipped = run_rule(declaration.rule, view, configured, name)
-        for finding in findings:
-            report_violation(finding.message, finding.urn)
-        if skipped is not None:
-            args.not_applicable(skipped.reason)
+        _report(judge(declaration.rule, view, configured, name), args, report_violation, with_urn=True)
 
     return StackValidationPolicy(
         name=name, description=declaration.description, validate=validate, enforcement_level=declaration.level,
@@ -239,11 +304,7 @@ def resource_policy(declaration: Declaration) -> ResourceValidationPolicy:
         except Exception as exc:  # noqa: BLE001
             report_violation(f"{name} could not read {args.urn} ({type(exc).__name__}: {exc})", None)
             return
-        findings, skipped = run_rule(declaration.rule, raw, configured, name)
-        for finding in findings:
-            report_violation(finding.message, None)
-        if skipped is not None:
-            args.not_applicable(skipped.reason)
+        _report(judge(declaration.rule, raw, configured, name), args, report_violation, with_urn=False)
 
     return ResourceValidationPolicy(
         name=name, description=declaration.description, validate=validate, enforcement_level=declaration.level,

@@ -1,5 +1,11 @@
 """Mail lessons: FCrDNS (5), banner = PTR (5), SMTP AUTH and submission ports (4),
-per-account daily caps (2), per-message size limits (11), Maildir not mbox (12)."""
+per-account daily caps (2), per-message size limits (11), Maildir not mbox (12).
+
+Every rule but FCrDNS judges each machine's effective Postfix configuration
+(`hostview.mailview`: main.cf + master.cf overrides + Debian's defaults), and for lessons 2
+and 12 the daemons it hands work to: policy services (`hostview.mailpolicy`) and delivery
+agents and Dovecot (`hostview.mailstore`). What the pack cannot read is a note (not judged).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,29 @@ from typing import Any
 
 import dns.reversename
 import values
-from hostview import evidence, stackview
-from hostview.mailview import PostfixHost, postfix_hosts, public_addresses
+from hostview import hosts as hostmap
+from hostview import mailpolicy, mailstore, stackview
+from hostview.mailview import PostfixHost, dovecot_config, dovecot_present, postfix_hosts, public_addresses
 from pulumi_policy import Severity
-from readers import postfixconf, ratelimitconf
+from readers import postfixconf
 
-from rules.kit import ADVISORY, MANDATORY, Finding, NotApplicable, Outcome, declare, setting
+from rules.kit import ADVISORY, MANDATORY, Finding, NotApplicable, Note, Outcome, declare, setting
+
+
+def _instances(view: stackview.StackView, with_main: bool = True) -> tuple[list[PostfixHost], list[Note]]:
+    """The Postfix instances to judge, and notes for those whose files cannot be read."""
+    judged: list[PostfixHost] = []
+    notes: list[Note] = []
+    for ph in postfix_hosts(view):
+        if with_main and ph.main_file is None:
+            continue
+        why = ph.unreadable()
+        if why:
+            notes.append(Note(f"{ph.label}: {why}; not judged", until_up="unknown during preview" in why))
+        else:
+            judged.append(ph)
+    return judged, notes
+
 
 # ---------------------------------------------------------------------------------------
 # mail-host-fcrdns
@@ -93,15 +116,17 @@ def fcrdns_findings(view: stackview.StackView, config: Mapping[str, Any]) -> Ite
     tags=["mail", "lesson-5"],
 )
 def banner_findings(view: stackview.StackView, config: Mapping[str, Any]) -> Iterator[Outcome]:
-    hosts = [ph for ph in postfix_hosts(view) if ph.main_file is not None]
-    if not hosts:
+    hosts, notes = _instances(view)
+    if not hosts and not notes:
         yield NotApplicable("no Postfix main.cf is delivered by the stack")
         return
+    yield from notes
     for ph in hosts:
         myhostname = ph.value("myhostname")
         if not myhostname:
-            yield Finding(f"{ph.label}: myhostname is not set; Postfix would announce the machine's own hostname, "
-                          "which cannot be checked against the PTR: set myhostname to the PTR name", ph.urn)
+            yield Finding(f"{ph.label}: myhostname is not set in {ph.files}; Postfix then announces the machine's own "
+                          "FQDN, which the stack does not show and so cannot be checked against the PTR: set "
+                          "myhostname to the PTR name", ph.urn)
             continue
         myhostname = values.norm_name(myhostname)
         banner = ph.value("smtpd_banner") or ""
@@ -123,8 +148,8 @@ def banner_findings(view: stackview.StackView, config: Mapping[str, Any]) -> Ite
             for parameter, value in (("myhostname", myhostname), ("smtpd_banner", banner_name),
                                    ("smtp_helo_name", helo)):
                 if value not in ptrs:
-                    yield Finding(f"{ph.label}: {parameter} announces '{value}' but the PTR of {address} ({how}) is "
-                                  f"{shown}; they must be the same name", ph.urn)
+                    yield Finding(f"{ph.label}: {parameter} announces '{value}' ({ph.where(parameter)}) but the PTR "
+                                  f"of {address} ({how}) is {shown}; they must be the same name", ph.urn)
 
 
 # ---------------------------------------------------------------------------------------
@@ -161,18 +186,20 @@ class SubmissionRequiresAuthConfig:
     tags=["mail", "lesson-4"],
 )
 def submission_findings(view: stackview.StackView, config: Mapping[str, Any]) -> Iterator[Outcome]:
-    hosts = postfix_hosts(view)
-    if not hosts:
+    hosts, notes = _instances(view, with_main=False)
+    if not hosts and not notes:
         yield NotApplicable("no Postfix configuration is delivered by the stack")
         return
+    yield from notes
     required = list(config.required_ports)
     for ph in hosts:
         if ph.master is None:
             sasl = postfixconf.is_yes(ph.value("smtpd_sasl_auth_enable"))
             state = "on" if sasl else "off"
-            yield Finding(f"{ph.label}: no master.cf is delivered, so only port 25 listens (the packaged master.cf "
-                          f"has submission commented out) with smtpd_sasl_auth_enable {state}; required submission "
-                          f"ports: {', '.join(map(str, required))}", ph.urn)
+            yield Finding(f"{ph.label}: no master.cf is delivered, so only port 25 listens (Debian's packaged "
+                          f"master.cf has submission commented out) with smtpd_sasl_auth_enable {state} "
+                          f"({ph.where('smtpd_sasl_auth_enable')}); required submission ports: "
+                          f"{', '.join(map(str, required))}", ph.urn)
             continue
         by_port: dict[int, list[postfixconf.MasterService]] = {}
         for service in ph.services():
@@ -180,8 +207,8 @@ def submission_findings(view: stackview.StackView, config: Mapping[str, Any]) ->
                 by_port.setdefault(service.port, []).append(service)
         for port in required:
             if port not in by_port:
-                yield Finding(f"{ph.label}: no smtpd service on port {port} in master.cf; required submission ports: "
-                              f"{', '.join(map(str, required))}", ph.urn)
+                yield Finding(f"{ph.label}: no smtpd service on port {port} in {ph.files}; required submission "
+                              f"ports: {', '.join(map(str, required))}", ph.urn)
         for port, services in sorted(by_port.items()):
             for service in services:
                 yield from _judge_submission(ph, service, port)
@@ -191,7 +218,8 @@ def _judge_submission(ph: PostfixHost, service: postfixconf.MasterService, port:
     where = f"{ph.label}: service '{service.name}' (port {port}, master.cf line {service.line})"
     sasl = ph.value("smtpd_sasl_auth_enable", service)
     if not postfixconf.is_yes(sasl):
-        yield Finding(f"{where} has smtpd_sasl_auth_enable={sasl or 'no'}; submission needs "
+        origin = ph.where("smtpd_sasl_auth_enable", service)
+        yield Finding(f"{where} has smtpd_sasl_auth_enable={sasl or 'no'} ({origin}); submission needs "
                       "-o smtpd_sasl_auth_enable=yes", ph.urn)
     lists = {name: postfixconf.split_list(ph.value(name, service)) for name in _AUTH_LISTS}
     if not any(requires_sasl(items) for items in lists.values()):
@@ -206,18 +234,6 @@ def _judge_submission(ph: PostfixHost, service: postfixconf.MasterService, port:
 
 # ---------------------------------------------------------------------------------------
 # daily-send-limit
-
-_PERMITS = {"permit", "permit_sasl_authenticated", "permit_auth_destination"}
-
-
-def policy_service_position(items: list[str]) -> str:
-    """'ok' when check_policy_service runs before any permit that lets authenticated mail through,
-    'late' when it only comes after one, 'absent' otherwise."""
-    lowered = [i.lower() for i in items]
-    if "check_policy_service" not in lowered:
-        return "absent"
-    first = lowered.index("check_policy_service")
-    return "late" if any(item in _PERMITS for item in lowered[:first]) else "ok"
 
 
 def _sending_services(ph: PostfixHost) -> list[postfixconf.MasterService | None]:
@@ -237,58 +253,78 @@ class DailySendLimitConfig:
     description="Authenticated mail passes a policy service that caps each account's mail per day.",
     remediation="Add `check_policy_service unix:ratelimit/policy` before permit_sasl_authenticated in "
                      "smtpd_recipient_restrictions of the submission services, and configure policyd-rate-limit with "
-                     "limit_by_sasl: true and a [N, 86400] limit at or below the ceiling.",
+                     "limit_by_sasl: true and a [N, 86400] limit at or below the ceiling (or postfwd "
+                     "`action=rate(sasl_username/N/86400/...)`, or a cluebringer quota Track=SASLUsername).",
     url="https://www.postfix.org/SMTPD_POLICY_README.html",
     tags=["mail", "lesson-2"],
 )
 def daily_limit_findings(view: stackview.StackView, config: Mapping[str, Any]) -> Iterator[Outcome]:
     ceiling = config.daily_limit_ceiling
-    hosts = [ph for ph in postfix_hosts(view) if ph.main_file is not None]
-    rate_files = view.files_of_kind("ratelimit")
-    if not hosts and not rate_files:
+    hosts, notes = _instances(view)
+    machines = [m for m in hostmap.of(view) if m.of_kind("ratelimit")]
+    if not hosts and not machines and not notes:
         yield NotApplicable("no Postfix main.cf and no policyd-rate-limit config in the stack")
         return
+    yield from notes
+    reported: set[tuple[int, str]] = set()
+    reached: set[int] = set()
     for ph in hosts:
         for service in _sending_services(ph):
-            label = f"service '{service.name}' (port {service.port})" if service else "main.cf"
-            positions = {name: policy_service_position(postfixconf.split_list(ph.value(name, service)))
-                         for name in postfixconf.RESTRICTION_LISTS}
-            if "ok" in positions.values():
-                continue
-            late = [n for n, p in positions.items() if p == "late"]
-            if late:
-                yield Finding(f"{ph.label}: {label}: check_policy_service comes after a permit in {', '.join(late)}, "
-                              f"so authenticated senders are never counted; the cap ({ceiling}/day) needs it first",
-                              ph.urn)
-            else:
-                yield Finding(f"{ph.label}: {label} has no check_policy_service in smtpd_*_restrictions; nothing caps "
-                              f"mail per account per day (ceiling {ceiling})", ph.urn)
-    for f in rate_files:
-        yield from judge_rate_limit(f, view.parsed(f), ceiling)
+            label = f"{ph.label}: service '{service.name}' (port {service.port})" if service else f"{ph.label}: main.cf"
+            yield from _judge_service(view, ph, service, label, ceiling, reported, reached)
+    for machine in machines:  # a config no check reaches is still judged on its own
+        for daemon in mailpolicy.daemons(view, machine):
+            if daemon.kind == "policyd-rate-limit" and daemon.files and id(daemon) not in reached:
+                verdict = mailpolicy.judge(daemon, ceiling, False, False)
+                for problem in verdict.problems:
+                    yield Finding(f"{machine.label}: {daemon.label}: {problem}", daemon.urn)
+                for note in verdict.notes:
+                    yield Note(f"{machine.label}: {note}; not judged", until_up="unknown during preview" in note)
 
 
-def judge_rate_limit(f: evidence.HostFile, conf: ratelimitconf.RateLimitConf | None,
-                     ceiling: int) -> Iterator[Finding]:
-    if conf is None:
-        yield Finding(f"{f.label}: cannot read the rate-limit config ({f.problem})", f.urn)
+def _judge_service(view: stackview.StackView, ph: PostfixHost, service: postfixconf.MasterService | None,
+                   label: str, ceiling: int, reported: set, reached: set) -> Iterator[Outcome]:
+    found, bound = mailpolicy.checks(ph, service)
+    usable = [c for c in found if not c.late]
+    if not found:
+        yield Finding(f"{label} has no check_policy_service in smtpd_*_restrictions; nothing caps mail per account "
+                      f"per day (ceiling {ceiling}); read {ph.files}", ph.urn)
         return
-    for problem in conf.problems:
-        yield Finding(f"{f.label}: {problem}", f.urn)
-    if not conf.limit_by_sasl:
-        keyed = "by IP address only" if conf.limit_by_ip and not conf.limit_by_sender else (
-            "by sender address" if conf.limit_by_sender else "by nothing (no limit applies)")
-        yield Finding(f"{f.label}: limit_by_sasl is false, so limits are keyed {keyed}; a per-account cap needs "
-                      "limit_by_sasl: true", f.urn)
-    cap = ratelimitconf.daily_cap(conf.limits)
-    if cap > ceiling:
-        shown = "unlimited" if cap == float("inf") else f"{int(cap)} mails/day"
-        yield Finding(f"{f.label}: limits {conf.limits} allow {shown} per account; the ceiling is {ceiling}/day",
-                      f.urn)
-    for ident, limits in conf.limits_by_id.items():
-        id_cap = ratelimitconf.daily_cap(limits)
-        if id_cap > ceiling:
-            shown = "unlimited" if id_cap == float("inf") else f"{int(id_cap)} mails/day"
-            yield Finding(f"{f.label}: limits_by_id['{ident}'] allows {shown}; the ceiling is {ceiling}/day", f.urn)
+    if not usable:
+        late = ", ".join(dict.fromkeys(c.parameter for c in found))
+        yield Finding(f"{label}: check_policy_service comes after a permit in {late}, so authenticated senders are "
+                      f"never counted; the cap ({ceiling}/day) needs it first", ph.urn)
+        return
+    reasons: list[str] = []
+    unread = False
+    for check in usable:
+        asked = f"check_policy_service {check.target} ({check.parameter}, {check.where})"
+        if check.endpoint is None:
+            reasons.append(f"{asked} is not an endpoint the pack reads")
+            continue
+        machine, answering = mailpolicy.answering(view, ph, check.endpoint)
+        if not answering:
+            where = machine.label if machine else check.endpoint.host or "a host outside the stack"
+            reasons.append(f"{asked}: no policy service the stack configures listens at {check.endpoint} on {where} "
+                           "(policyd-rate-limit, postfwd, cluebringer read), so no per-account cap is shown")
+            continue
+        late_only = check.parameter in postfixconf.LATE_RESTRICTION_LISTS
+        for daemon in answering:
+            reached.add(id(daemon))
+            verdict = mailpolicy.judge(daemon, ceiling, bound, late_only)
+            if verdict.cap is not None:
+                return
+            for note in verdict.notes:
+                yield Note(f"{machine.label}: {daemon.label}, asked by {asked}: {note}; not judged",
+                           until_up="unknown during preview" in note)
+            if verdict.notes and not verdict.problems:
+                unread = True
+            for problem in verdict.problems:
+                if (id(daemon), problem) not in reported:
+                    reported.add((id(daemon), problem))
+                    yield Finding(f"{machine.label}: {daemon.label}, asked by {asked}: {problem}", daemon.urn or ph.urn)
+    if reasons and not unread:
+        yield Finding(f"{label}: no per-account daily cap: {'; '.join(reasons)}", ph.urn)
 
 
 # ---------------------------------------------------------------------------------------
@@ -305,34 +341,48 @@ class MessageSizeLimitConfig:
     config=MessageSizeLimitConfig,
     description="Postfix limits the size of a message, never unlimited and not above the configured maximum.",
     remediation="Set message_size_limit in main.cf (and per-service -o overrides) to a positive size at or below "
-                    "the maximum, e.g. 26214400 (25 MiB).",
+                    "the maximum, e.g. 26214400 (25 MiB), and keep mailbox_size_limit (0 or) at least as large.",
     url="https://www.postfix.org/postconf.5.html#message_size_limit",
     tags=["mail", "lesson-11"],
 )
 def size_findings(view: stackview.StackView, config: Mapping[str, Any]) -> Iterator[Outcome]:
     maximum = config.max_message_size_bytes
-    hosts = [ph for ph in postfix_hosts(view) if ph.main_file is not None]
-    if not hosts:
+    hosts, notes = _instances(view)
+    if not hosts and not notes:
         yield NotApplicable("no Postfix main.cf is delivered by the stack")
         return
+    yield from notes
     for ph in hosts:
         # A missing message_size_limit is Postfix's default 10240000 (10 MB): bounded, so it passes.
         targets: list[tuple[str, postfixconf.MasterService | None]] = [("main.cf", None)]
         targets += [(f"service '{s.name}'", s) for s in ph.services() if "message_size_limit" in s.overrides]
         for label, service in targets:
             value = ph.value("message_size_limit", service)
+            where = f"{ph.label}: {label} ({ph.where('message_size_limit', service)})"
             try:
                 size = int(value or "")
             except ValueError:
-                yield Finding(f"{ph.label}: {label}: message_size_limit {value!r} is not a number of bytes "
-                              f"(maximum {maximum})", ph.urn)
+                yield Finding(f"{where}: message_size_limit {value!r} is not a number of bytes (maximum {maximum})",
+                              ph.urn)
                 continue
             if size <= 0:
-                yield Finding(f"{ph.label}: {label}: message_size_limit = {size} means unlimited; the maximum is "
-                              f"{maximum} bytes", ph.urn)
-            elif size > maximum:
-                yield Finding(f"{ph.label}: {label}: message_size_limit = {size} bytes exceeds the maximum {maximum}",
+                yield Finding(f"{where}: message_size_limit = {size} means unlimited; the maximum is {maximum} bytes",
                               ph.urn)
+            elif size > maximum:
+                yield Finding(f"{where}: message_size_limit = {size} bytes exceeds the maximum {maximum}", ph.urn)
+        yield from _mailbox_limits(view, ph)
+
+
+def _mailbox_limits(view: stackview.StackView, ph: PostfixHost) -> Iterator[Finding]:
+    """local(8) and virtual(8) refuse to run when their mailbox limit is below message_size_limit."""
+    agents = {store.agent for store in mailstore.postfix_paths(view, ph).stores}
+    message = ph.value("message_size_limit") or ""
+    for agent, parameter in (("local", "mailbox_size_limit"), ("virtual", "virtual_mailbox_limit")):
+        limit = ph.value(parameter) or ""
+        if agent in agents and limit.isdigit() and message.isdigit() and 0 < int(limit) < int(message):
+            yield Finding(f"{ph.label}: {parameter} = {limit} ({ph.where(parameter)}) is below message_size_limit = "
+                          f"{message}: {agent}(8) refuses to deliver (fatal configuration error); set {parameter} "
+                          "to 0 or at least message_size_limit", ph.urn)
 
 
 # ---------------------------------------------------------------------------------------
@@ -342,40 +392,60 @@ def size_findings(view: stackview.StackView, config: Mapping[str, Any]) -> Itera
 @declare(
     "maildir-not-mbox", lesson=12, level=ADVISORY, severity=Severity.LOW,
     description="Mailboxes are stored as Maildir, never as mbox files.",
-    remediation="Postfix: home_mailbox = Maildir/ (trailing slash) or delivery to Dovecot over LMTP; Dovecot: "
-                    "mail_location = maildir:~/Maildir.",
+    remediation="Postfix: home_mailbox = Maildir/ (trailing slash), or delivery to Dovecot over LMTP with "
+                    "mail_location = maildir:~/Maildir; procmail DEFAULT=$HOME/Maildir/ and maildrop "
+                    "DEFAULT=\"$HOME/Maildir/\" (trailing slash); virtual_mailbox_maps results ending in '/'.",
     url="https://www.postfix.org/postconf.5.html#home_mailbox",
     tags=["mail", "lesson-12"],
 )
 def mailbox_findings(view: stackview.StackView, config: Mapping[str, Any]) -> Iterator[Outcome]:
-    hosts = [ph for ph in postfix_hosts(view) if ph.main_file is not None]
-    dovecot_files = view.files_of_kind("dovecot")
-    if not hosts and not dovecot_files:
-        yield NotApplicable("no Postfix main.cf and no Dovecot config in the stack")
+    hosts, notes = _instances(view)
+    dovecots = [m for m in hostmap.of(view) if dovecot_present(m)]
+    if not hosts and not dovecots and not notes:
+        yield NotApplicable("no Postfix main.cf and no Dovecot on any host of the stack")
         return
+    yield from notes
+    fed: set[int] = set()
+    seen: set[str] = set()
     for ph in hosts:
-        yield from _postfix_mailbox(ph)
-    for f in dovecot_files:
-        for found in view.parsed(f) or []:
-            where = f" in section '{found.section}'" if found.section else ""
-            yield Finding(f"{f.label}: {found.key} = {found.value}{where} (line {found.line}) stores mail "
-                          "as mbox; use mail_location = maildir:~/Maildir", f.urn)
+        paths = mailstore.postfix_paths(view, ph)
+        for store in paths.stores:
+            if store.kind == "mbox":
+                yield Finding(f"{ph.label}: mail is stored as mbox — {store.how}", ph.urn)
+        for note in paths.notes:
+            if note not in seen:
+                seen.add(note)
+                yield Note(f"{ph.label}: {note}")
+        fed.update(id(m) for m in paths.dovecot_hosts)
+    for machine in dovecots:
+        yield from _dovecot_findings(view, machine, fed, seen)
 
 
-def _postfix_mailbox(ph: PostfixHost) -> Iterator[Finding]:
-    home = ph.value("home_mailbox") or ""
-    if home and not home.endswith("/"):
-        yield Finding(f"{ph.label}: home_mailbox = {home} has no trailing '/', so Postfix writes an mbox file; "
-                      "use home_mailbox = Maildir/", ph.urn)
+def _dovecot_findings(view: stackview.StackView, machine: hostmap.Host, fed: set[int],
+                      seen: set[str]) -> Iterator[Outcome]:
+    """Dovecot stores mail itself too: IMAP folders (Sent, Drafts, mail moved between folders)."""
+    cfg = dovecot_config(view, machine)
+    if cfg is None:
         return
-    if home or ph.value("mailbox_command") or ph.value("mailbox_transport"):
-        return  # Maildir in home, or delivery handed to an LDA/LMTP (Dovecot decides, checked there)
-    local_transport = (ph.value("local_transport") or "").split(":", 1)[0]
-    destinations = postfixconf.split_list(ph.value("mydestination")) if ph.main.is_set("mydestination") else ["default"]
-    if local_transport in ("error", "discard") or not destinations:
-        return  # no local delivery on this host
-    spool = ph.value("mail_spool_directory") or "/var/mail"
-    if not spool.endswith("/"):
-        how = "set" if ph.main.is_set("mail_spool_directory") else "the default"
-        yield Finding(f"{ph.label}: local delivery writes mbox files to mail_spool_directory = {spool} ({how}); set "
-                      "home_mailbox = Maildir/ or hand delivery to Dovecot (mailbox_transport = lmtp:...)", ph.urn)
+    for note in cfg.notes:
+        if note not in seen:
+            seen.add(note)
+            yield Note(note)
+    urn = next((f.urn for f in machine.of_kind("dovecot")), None)
+    read = cfg.chain
+    if id(machine) not in fed:
+        storage, used = cfg.storage("imap")
+        if storage is not None and storage.is_mbox and not (cfg.version == "2.4" and any(v.packaged for v in used)):
+            setting_text = ", ".join(f"{v.key} = {v.value} ({v.origin})" for v in used)
+            yield Finding(f"{machine.label}: Dovecot stores mail as mbox — its effective {setting_text} (read: {read}) "
+                          "makes every IMAP folder (Sent, Drafts, mail moved between folders) an mbox file", urn)
+    inbox = cfg._inbox_namespace()
+    for section in dict.fromkeys(v.section for v in cfg.values if v.section.startswith("namespace ")):
+        if section == inbox:
+            continue
+        location = cfg.get("location", section) or cfg.get("mail_driver", section)
+        if location is not None and location.value.lower().split(":", 1)[0] == "mbox":
+            yield Finding(f"{machine.label}: Dovecot's {section} stores mail as mbox — {location.key} = "
+                          f"{location.value} ({location.origin})", urn)
+
+

@@ -9,6 +9,7 @@ real `pulumi preview --policy-pack`.
 
 from __future__ import annotations
 
+import datetime
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
 if str(PACK_DIR) not in sys.path:
@@ -115,3 +120,17 @@ def named_checkconf(text: str) -> subprocess.CompletedProcess:
         return subprocess.run([tool("named-checkconf"), handle.name], capture_output=True, text=True, timeout=60)
     finally:
         Path(handle.name).unlink()
+
+
+def pem(names: list[str] | None, common_name: str = "webmail.example.net", days: tuple[int, int] = (-1, 90)) -> str:
+    """A self-signed certificate (PEM) for `names` (SAN; None: no SAN), valid from days[0] to days[1] from now."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now + datetime.timedelta(days=days[0]))
+               .not_valid_after(now + datetime.timedelta(days=days[1])))
+    if names is not None:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()

@@ -4,10 +4,9 @@ verdict at a first preview and after an update, and odd or hostile input never e
 from __future__ import annotations
 
 import pytest
-from pack_builders import ASSET, SECRET, SIG, UNKNOWN
+from pack_builders import ASSET, SECRET, SIG, UNKNOWN, pem
 from pulumi.runtime import proto
 from test_pack_sdk import copy, diagnostics, servicer, stack_resource
-from test_tlscert import pem
 
 OURS = {"one-dump-per-database", "webmail-certificate-matches"}
 SITE = """server { listen 80; server_name webmail.example.net; location / { root /usr/share/roundcube; } }

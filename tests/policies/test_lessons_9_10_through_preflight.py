@@ -4,8 +4,8 @@ them, and copies of our prod stack whose webmail certificate or database engine 
 from __future__ import annotations
 
 import pytest
+from pack_builders import pem
 from test_pack_through_preflight import _handmade, _host, _prod_copy, _violations, preflight
-from test_tlscert import pem
 
 KEY = {"secure": "v1:dGxzLWtleQAAAAAAAAAAAA==:dGxzLWtleS1wbGFjZWhvbGRlcg=="}
 

@@ -8,7 +8,7 @@ import tarfile
 import pulumi
 import pytest
 from hostview import evidence, stackview
-from pack_builders import copy_file, options, record, resource, view_of, zone
+from pack_builders import UNKNOWN, copy_file, options, record, resource, view_of, zone
 from pulumi_policy import PolicyResource
 
 
@@ -173,3 +173,67 @@ def test_view_building_is_linear() -> None:
         assert all(view.addresses(f"h{i}.example.net") for i in range(0, n, 97))
         timings.append(time.perf_counter() - began)
     assert timings[1] < 8 * timings[0] + 0.2  # 4x the records: well under quadratic growth
+
+
+# ---------------------------------------------------------------------------------------
+# RFC 2317 classless reverse delegation: the PTR is reached through a CNAME, as a resolver follows it
+
+RFC2317_PARENT = """$TTL 3600
+@\tIN\tSOA\tns1.example.net. hostmaster.example.net. 2024010101 3600 900 1209600 3600
+@\tIN\tNS\tns1.example.net.
+; 192.0.2.0/26 is the mail customer's: delegated, every address CNAMEd into the child zone (RFC 2317 section 4)
+0/26\tIN\tNS\tns1.example.net.
+$GENERATE 1-63 $ CNAME $.0/26
+"""
+RFC2317_CHILD = """$TTL 3600
+@\tIN\tSOA\tns1.example.net. hostmaster.example.net. 2024010101 3600 900 1209600 3600
+@\tIN\tNS\tns1.example.net.
+25\tIN\tPTR\tmail.example.net.
+"""
+RFC2317_ZONES = """zone "2.0.192.in-addr.arpa" { type primary; file "/etc/bind/db.192.0.2"; };
+zone "0/26.2.0.192.in-addr.arpa" { type primary; file "/etc/bind/db.192.0.2.0-26"; };
+"""
+
+
+def test_a_ptr_reached_through_a_generated_cname_is_a_ptr() -> None:
+    view = view_of(copy_file("ns1", "/etc/bind/named.conf.local", RFC2317_ZONES),
+                   copy_file("ns1", "/etc/bind/db.192.0.2", RFC2317_PARENT),
+                   copy_file("ns1", "/etc/bind/db.192.0.2.0-26", RFC2317_CHILD))
+    assert view.values("25.2.0.192.in-addr.arpa", "PTR") == []
+    assert view.ptr_names("192.0.2.25") == ["mail.example.net"]
+    assert view.ptr_names("192.0.2.26") == []  # CNAMEd, but the child zone has no PTR there
+    assert view.ptr_names("192.0.2.80") == []  # outside the generated range
+
+
+def test_a_ptr_reached_through_cloudflare_cnames_is_a_ptr() -> None:
+    parent, child = zone("100.51.198.in-addr.arpa"), zone("0-25.100.51.198.in-addr.arpa")
+    view = view_of(parent, child,
+                   record("25", "CNAME", "25.0-25.100.51.198.in-addr.arpa", zone_resource=parent),
+                   record("25", "PTR", "mail.example.net", zone_resource=child),
+                   record("26.100.51.198.in-addr.arpa", "CNAME", "26.0-25.100.51.198.in-addr.arpa"),
+                   record("26.0-25.100.51.198.in-addr.arpa", "CNAME", "mail2.0-25.100.51.198.in-addr.arpa"),
+                   record("mail2.0-25.100.51.198.in-addr.arpa", "PTR", "mail2.example.net"),
+                   record("27.100.51.198.in-addr.arpa", "CNAME", "28.100.51.198.in-addr.arpa"),
+                   record("28.100.51.198.in-addr.arpa", "CNAME", "27.100.51.198.in-addr.arpa"))
+    assert view.ptr_names("198.51.100.25") == ["mail.example.net"]
+    assert view.ptr_names("198.51.100.26") == ["mail2.example.net"]  # two hops
+    assert view.ptr_names("198.51.100.27") == []  # a CNAME loop answers nothing (and ends)
+
+
+def test_the_deprecated_record_type_is_read_like_dns_record() -> None:
+    """cloudflare:index/record:Record: `value` where DnsRecord has `content`, names relative to the zone."""
+    z = zone("example.net")
+
+    def legacy(name: str, rtype: str, value, **extra) -> PolicyResource:
+        props = {"name": name, "type": rtype, "value": value, "ttl": 1, "zoneId": UNKNOWN, **extra}
+        return resource("cloudflare:index/record:Record", f"legacy-{rtype}-{name}".replace("@", "apex"), props,
+                        zone=z)
+
+    view = view_of(z, legacy("mail", "A", "198.51.100.25"), legacy("@", "MX", "mail.example.net", priority=10),
+                   legacy("webmail", "CNAME", "mail.example.net"), legacy("@", "TXT", '"v=spf1 mx -all"'),
+                   legacy("later", "A", UNKNOWN))
+    assert view.addresses("mail.example.net") == ["198.51.100.25"]
+    assert [(r.value, r.priority) for r in view.records_of("example.net", "MX")] == [("mail.example.net", 10)]
+    assert view.addresses("webmail.example.net") == ["198.51.100.25"]
+    assert view.values("example.net", "TXT") == ["v=spf1 mx -all"]
+    assert view.unknowns == ["value of DNS record legacy-A-later"]

@@ -117,3 +117,33 @@ def test_address_set_arithmetic() -> None:
     assert bindconf.parse_prefix("192.168/16") == ipaddress.ip_network("192.168.0.0/16")
     assert bindconf.parse_prefix("fe80::1%eth0") == ipaddress.ip_network("fe80::1/128")
     assert bindconf.parse_prefix("not-an-address") is None
+
+
+@pytest.mark.parametrize("listen,loopback", [
+    ("listen-on { 127.0.0.1; }; listen-on-v6 { ::1; };", True),
+    ("listen-on { 127.0.0.1; }; listen-on port 5353 { 127.0.0.1; }; listen-on-v6 { none; };", True),
+    ("listen-on { 127.0.0.1; };", False),  # listen-on-v6 left at BIND's default: every IPv6 interface
+    ("listen-on { localhost; }; listen-on-v6 { ::1; };", False),  # localhost = every address of the server
+    ("listen-on { !10.0.0.1; any; }; listen-on-v6 { ::1; };", False),
+    ("listen-on { 127.0.0.1; 198.51.100.53; }; listen-on-v6 { ::1; };", False),
+    ("", False),
+])
+def test_a_resolver_listening_on_loopback_only(listen: str, loopback: bool) -> None:
+    text = f"options {{ {listen} allow-recursion {{ any; }}; }};"
+    assert named_checkconf(text).returncode == 0
+    assert bindconf.listens_only_on_loopback(bindconf.parse_named_conf(text)) is loopback
+
+
+def test_statements_joined_from_several_files_keep_their_file_and_named_s_refusals() -> None:
+    options, _ = bindconf.parse_statements("options { allow-recursion { trusted; }; };", "/etc/bind/named.conf.options")
+    local_text = ('acl trusted { 10/8; };\nview "v" { recursion yes; };\nacl trusted { any; };\n'
+                  'zone "example.net" { type primary; file "db"; };')
+    local, _ = bindconf.parse_statements(local_text, "/etc/bind/named.conf.local")
+    conf = bindconf.build_conf(options + local)
+    assert conf.options["allow-recursion"].file == "/etc/bind/named.conf.options"
+    trusted = conf.acl_statements["trusted"]
+    assert (trusted.file, trusted.line) == ("/etc/bind/named.conf.local", 1)
+    assert (conf.views[0].file, conf.views[0].line) == ("/etc/bind/named.conf.local", 2)
+    assert [p.split(":")[0] for p in conf.problems] == ["/etc/bind/named.conf.local line 3",
+                                                        "/etc/bind/named.conf.local line 4"]
+    assert "acl 'trusted' is defined again" in conf.problems[0] and "outside every view" in conf.problems[1]

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 from pack_builders import tool
-from readers import nftconf
+from readers import nftconf, nftrules, nftwalk
 from readers.bindconf import AddressSet
 
 GATEWAY = """#!/usr/sbin/nft -f
@@ -75,7 +75,7 @@ def test_structure() -> None:
 def test_define_is_substituted_and_negation_read() -> None:
     rs = nftconf.parse_ruleset(GATEWAY)
     rule = rs.chain("inet", "filter", "forward").rules[1]
-    info = nftconf.analyse(rule, rs, ("inet", "filter"))
+    info = nftrules.analyse(rule, rs, ("inet", "filter"))
     daddr = next(m for m in info.matches if m.field == "daddr")
     assert daddr.negated and daddr.values == ["203.0.113.25"]
     assert info.verdict.kind == "reject"
@@ -89,15 +89,15 @@ def test_define_is_substituted_and_negation_read() -> None:
 def test_forward_walk(source: str, daddr: str | None, expected: str) -> None:
     rs = nftconf.parse_ruleset(GATEWAY)
     (forward,) = rs.base_chains("forward")
-    packet = nftconf.Packet(pool(source), pool(daddr + "/32") if daddr else None)
-    assert nftconf.walk_filter(forward, packet, rs).final == expected
+    packet = nftwalk.Packet(pool(source), pool(daddr + "/32") if daddr else None)
+    assert nftwalk.walk_filter(forward, packet, rs).final == expected
 
 
 def test_submission_ports_are_not_port_25() -> None:
     rs = nftconf.parse_ruleset(GATEWAY)
     (forward,) = rs.base_chains("forward")
-    packet = nftconf.Packet(pool("100.64.0.0/16"), None, dport=587)
-    walk = nftconf.walk_filter(forward, packet, rs)
+    packet = nftwalk.Packet(pool("100.64.0.0/16"), None, dport=587)
+    walk = nftwalk.walk_filter(forward, packet, rs)
     assert walk.final == "accept" and "587" in walk.decided_by.rule.text
 
 
@@ -105,25 +105,25 @@ def test_interface_only_accept_makes_the_block_uncertain() -> None:
     text = GATEWAY.replace("    ct state established,related accept\n",
                            '    ct state established,related accept\n    iifname "cust0" oifname "wan0" accept\n')
     rs = nftconf.parse_ruleset(text)
-    walk = nftconf.walk_filter(rs.base_chains("forward")[0], nftconf.Packet(pool("100.64.0.0/16"), None), rs)
+    walk = nftwalk.walk_filter(rs.base_chains("forward")[0], nftwalk.Packet(pool("100.64.0.0/16"), None), rs)
     assert walk.final == "reject"
     assert [i.rule.text for i in walk.maybe_accepted_by] == ['iifname "cust0" oifname "wan0" accept']
 
 
 def test_nat_pairs_and_first_snat() -> None:
     rs = nftconf.parse_ruleset(GATEWAY)
-    pairs, unclear = nftconf.dnat_pairs(rs)
+    pairs, unclear = nftwalk.dnat_pairs(rs)
     assert sorted((p.public, p.private) for p in pairs) == [("203.0.113.25", "10.0.1.25"),
                                                              ("203.0.113.26", "10.0.1.26")]
     assert unclear == []
     post = rs.base_chains("postrouting")
     for private, public in (("10.0.1.25", "203.0.113.25"), ("10.0.1.26", "203.0.113.26")):
-        packet = nftconf.Packet(pool(private + "/32"), None, assume_interfaces_match=True)
-        info, _ = nftconf.first_nat(post, packet, rs, ("snat", "masquerade"))
+        packet = nftwalk.Packet(pool(private + "/32"), None, assume_interfaces_match=True)
+        info, _ = nftwalk.first_nat(post, packet, rs, ("snat", "masquerade"))
         target = info.nat.target or dict(info.nat.map_pairs)[private]
         assert (info.nat.kind, target) == ("snat", public)
-    other = nftconf.Packet(pool("10.0.1.99/32"), None, assume_interfaces_match=True)
-    assert nftconf.first_nat(post, other, rs, ("snat", "masquerade"))[0].nat.kind == "masquerade"
+    other = nftwalk.Packet(pool("10.0.1.99/32"), None, assume_interfaces_match=True)
+    assert nftwalk.first_nat(post, other, rs, ("snat", "masquerade"))[0].nat.kind == "masquerade"
 
 
 def test_flat_add_rule_syntax(tmp_path) -> None:
@@ -135,8 +135,8 @@ def test_flat_add_rule_syntax(tmp_path) -> None:
     assert nft_check(text, tmp_path).returncode == 0
     rs = nftconf.parse_ruleset(text)
     (fwd,) = rs.base_chains("forward")
-    assert nftconf.walk_filter(fwd, nftconf.Packet(pool("100.64.0.0/16"), None), rs).final == "drop"
-    assert nftconf.walk_filter(fwd, nftconf.Packet(pool("100.66.0.0/16"), None), rs).final == "accept"
+    assert nftwalk.walk_filter(fwd, nftwalk.Packet(pool("100.64.0.0/16"), None), rs).final == "drop"
+    assert nftwalk.walk_filter(fwd, nftwalk.Packet(pool("100.66.0.0/16"), None), rs).final == "accept"
 
 
 def test_garbage_is_tolerated() -> None:
@@ -144,3 +144,55 @@ def test_garbage_is_tolerated() -> None:
                                " tcp dport {25 drop\n")
     assert rs.problems
     assert nftconf.parse_ruleset("}}} ;; {").problems
+
+
+NETMAP = """table ip nat {
+  chain prerouting {
+    type nat hook prerouting priority dstnat;
+    dnat ip prefix to ip daddr map { 203.0.113.32/28 : 10.0.2.0/28 }
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat;
+    snat ip prefix to ip saddr map { 10.0.2.0/28 : 203.0.113.32/28 }
+  }
+}
+"""
+
+
+def test_prefix_nat_is_netmap(tmp_path) -> None:
+    assert nft_check(NETMAP, tmp_path).returncode == 0
+    rs = nftconf.parse_ruleset(NETMAP)
+    (pair,), _ = nftwalk.dnat_pairs(rs)
+    assert (pair.public, pair.private, pair.prefix) == ("203.0.113.32/28", "10.0.2.0/28", True)
+    assert nftrules.nat_address(pair.rule.nat, "203.0.113.45") == "10.0.2.13"
+    assert nftrules.nat_address(pair.rule.nat, "198.51.100.1") is None  # not in the map
+    packet = nftwalk.Packet(pool("10.0.2.13/32"), None)
+    info, _ = nftwalk.first_nat(rs.base_chains("postrouting"), packet, rs, ("snat", "masquerade"))
+    assert nftrules.nat_address(info.nat, "10.0.2.13") == "203.0.113.45"
+
+
+def test_a_chain_sees_only_its_family() -> None:
+    text = ("table ip6 f6 {\n chain forward {\n  type filter hook forward priority 0; policy accept;\n"
+            "  tcp dport 25 reject\n }\n}\n")
+    rs = nftconf.parse_ruleset(text)
+    (forward,) = rs.base_chains("forward")
+    v4, v6 = nftwalk.Packet(pool("100.64.0.0/10"), None), nftwalk.Packet(pool("2001:db8::/32"), None)
+    assert not nftwalk.sees(forward, v4) and nftwalk.sees(forward, v6)
+    both = nftwalk.Packet(pool("100.64.0.0/10").union(pool("2001:db8::/32")), None)
+    assert [(name, p.family) for name, p in nftwalk.by_family(both)] == [("IPv4", "ip"), ("IPv6", "ip6")]
+
+
+def test_merge_appends_chains_and_keeps_the_parses_untouched() -> None:
+    first = nftconf.parse_ruleset("table inet filter {\n chain forward {\n  type filter hook forward priority 0;\n"
+                                  "  tcp dport 25 drop\n }\n}\n")
+    second = nftconf.parse_ruleset("add rule inet filter forward ip saddr 10.0.0.0/8 accept\n")
+    host = nftconf.Ruleset()
+    nftconf.merge(host, first, "/etc/nftables.conf", "urn:a")
+    nftconf.merge(host, second, "/etc/nftables.d/lan.nft", "urn:b")
+    forward = host.chain("inet", "filter", "forward")
+    assert forward.hook == "forward"
+    assert [(r.quote, r.located, r.urn) for r in forward.rules] == [
+        ("tcp dport 25 drop", "/etc/nftables.conf, line 4", "urn:a"),
+        ("ip saddr 10.0.0.0/8 accept", "/etc/nftables.d/lan.nft, line 1", "urn:b")]
+    assert len(first.chain("inet", "filter", "forward").rules) == 1 and first.chain(
+        "inet", "filter", "forward").rules[0].where == ""

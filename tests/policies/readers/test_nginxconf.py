@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+
 import pytest
 from readers import nginxconf
 
@@ -82,3 +84,54 @@ def test_our_rendered_webmail_site():
     assert secure.tls and not secure.plain
     assert secure.certificate == "/etc/ssl/isp/webmail.example.net/fullchain.pem"
     assert secure.serves_webmail_app() and secure.exact_names() == ["webmail.example.net"]
+
+
+def _expanded(text: str, files: dict[str, str], source: str = "/etc/nginx/nginx.conf") -> nginxconf.Config:
+    def load(pattern: str):
+        if "*" in pattern:
+            return [(p, nginxconf.parse(t)) for p, t in sorted(files.items())
+                    if fnmatch.fnmatchcase(p, pattern) and p.count("/") == pattern.count("/")]
+        return [(pattern, nginxconf.parse(files[pattern]))] if pattern in files else None
+
+    return nginxconf.expand(nginxconf.parse(text), source, load)
+
+
+def test_includes_are_pasted_in_place_with_their_source():
+    files = {"/etc/nginx/sites-enabled/webmail": "server {\n    listen 443 ssl;\n    server_name webmail.example.net;\n"
+                                                 "    include snippets/webmail-tls.conf;\n}\n",
+             "/etc/nginx/snippets/webmail-tls.conf": "ssl_certificate certs/webmail.pem;\n"
+                                                     "ssl_certificate_key /etc/ssl/private/webmail.key;\n"}
+    config = _expanded("http {\n    include /etc/nginx/conf.d/*.conf;\n    include /etc/nginx/sites-enabled/*;\n}\n",
+                       files)
+    (site,) = nginxconf.sites(config)
+    assert site.source == "/etc/nginx/sites-enabled/webmail" and site.line == 1 and site.unclear == ()
+    assert site.certificates == ("/etc/nginx/certs/webmail.pem",) and site.keys == ("/etc/ssl/private/webmail.key",)
+    assert site.files == ("/etc/nginx/sites-enabled/webmail", "/etc/nginx/snippets/webmail-tls.conf")
+
+
+def test_an_include_the_stack_does_not_deliver_makes_the_server_unclear():
+    (site,) = nginxconf.sites(_expanded("server { listen 80; server_name webmail.example.net; "
+                                        "include /etc/nginx/custom/redirect.conf; }", {}, "/etc/nginx/conf.d/a.conf"))
+    assert site.redirects_to_https is None
+    assert site.unclear == ("include /etc/nginx/custom/redirect.conf (/etc/nginx/conf.d/a.conf, line 1) names no file "
+                            "the stack delivers",)
+
+
+def test_certificates_are_inherited_from_http_and_all_pairs_kept():
+    (site,) = nginxconf.sites(nginxconf.parse(
+        "http { ssl_certificate /etc/ssl/rsa.pem; ssl_certificate /etc/ssl/ecdsa.pem; "
+        "server { listen 443 ssl; server_name .example.net; } }"))
+    assert site.certificates == ("/etc/ssl/rsa.pem", "/etc/ssl/ecdsa.pem")
+    assert site.names == ("example.net", "*.example.net")
+
+
+def test_stream_and_mail_servers_are_not_web_sites():
+    config = nginxconf.parse("stream { server { listen 993 ssl; } } mail { server { listen 587; server_name "
+                             "webmail.example.net; } } http { server { server_name a.example.net; } }")
+    assert [s.names for s in nginxconf.sites(config)] == [("a.example.net",)]
+
+
+def test_a_certificate_chosen_at_run_time_is_unclear():
+    (site,) = nginxconf.sites(nginxconf.parse("server { listen 443 ssl; server_name webmail.example.net; "
+                                              "ssl_certificate /etc/ssl/$ssl_server_name.pem; }"))
+    assert site.certificates == () and "chosen at run time" in site.unclear[0]

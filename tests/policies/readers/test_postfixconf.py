@@ -73,7 +73,7 @@ def test_myhostname_without_a_setting_is_unknown() -> None:
 
 def test_master_services_match_postconf(config_dir) -> None:
     master = postfixconf.parse_master_cf(MASTER_CF)
-    assert master.problems == []
+    assert not master.problems
     listed = [line.split()[0] for line in postconf(config_dir, "-M").splitlines()]
     assert [s.name for s in master.services] == listed
     by_name = {s.name: s for s in master.services}
@@ -118,3 +118,99 @@ def test_dovecot_mbox_settings(tmp_path) -> None:
     result = subprocess.run([tool("doveconf"), "-c", str(conf), "-h", "mail_location"], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0 and result.stdout.startswith("mbox:"), result.stderr
+
+
+# -- Debian's defaults, as Postfix itself reports them ------------------------------------
+
+
+def test_defaults_table_is_postconf_d() -> None:
+    """Every static default in the table is what Debian's postfix reports with `postconf -d`."""
+    names = sorted(postfixconf.DEFAULTS)
+    result = subprocess.run([tool("postconf"), "-d", *names], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    theirs = dict(line.split(" =", 1) for line in result.stdout.splitlines())
+    assert {name: value.strip() for name, value in theirs.items()} == postfixconf.DEFAULTS
+
+
+def test_compatibility_level_defaults_follow_postconf(tmp_path) -> None:
+    for level, relay in (("0", ""), ("3.6", "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination")):
+        (tmp_path / "main.cf").write_text(f"compatibility_level = {level}\nmyhostname = mail.example.net\n")
+        (tmp_path / "master.cf").write_text("")
+        theirs = postconf(tmp_path, "-x", "smtpd_relay_restrictions", "relay_domains").splitlines()
+        ours = postfixconf.parse_main_cf(f"compatibility_level = {level}\nmyhostname = mail.example.net\n")
+        assert theirs[0].split(" =", 1)[1].strip() == relay == ours.get("smtpd_relay_restrictions")
+        assert theirs[1].split(" =", 1)[1].strip() == (ours.get("relay_domains") or "")
+
+
+def test_mailbox_command_is_not_expanded_and_mydomain_derives(tmp_path) -> None:
+    text = ('myhostname = mail.example.net\nmailbox_command = /usr/bin/procmail -a "$EXTENSION"\n'
+            'home_mailbox = $mydomain/\n')
+    (tmp_path / "main.cf").write_text(text)
+    (tmp_path / "master.cf").write_text("")
+    theirs = postconf(tmp_path, "-x", "mailbox_command", "home_mailbox").splitlines()
+    ours = postfixconf.parse_main_cf(text)
+    assert theirs == [f"mailbox_command = {ours.get('mailbox_command')}", f"home_mailbox = {ours.get('home_mailbox')}"]
+    assert ours.get("mailbox_command") == '/usr/bin/procmail -a "$EXTENSION"' and ours.get("mydomain") == "example.net"
+    assert ours.where("home_mailbox") == "main.cf line 3" and ours.where("mail_spool_directory").endswith("default")
+    assert ours.where("home_mailbox", {"home_mailbox": "x/"}) == "a master.cf -o override"
+
+
+def test_debian_master_cf_is_the_packaged_one() -> None:
+    shipped = Path("/usr/share/postfix/master.cf.dist")
+    ours = postfixconf.parse_master_cf(postfixconf.DEBIAN_MASTER_CF)
+    if shipped.exists():
+        theirs = postfixconf.parse_master_cf(shipped.read_text())
+
+        def facts(conf):
+            return [(s.name, s.service_type, s.private, s.chroot, s.command, dict(s.overrides), s.args)
+                    for s in conf.services]
+        assert facts(ours) == facts(theirs)
+    assert ours.service("maildrop").argv == ("/usr/bin/maildrop", "-d", "${recipient}")
+    assert ours.service("local").command == "local" and ours.service("lmtp").command == "lmtp"
+    assert ours.service("smtp", "inet").command == "smtpd" and ours.service("nope") is None
+
+
+def test_restrictions_keep_arguments_and_brace_groups() -> None:
+    value = ("permit_mynetworks, check_client_access hash:/etc/postfix/access, "
+             "check_policy_service { inet:127.0.0.1:10040, timeout=10s, default_action=DUNNO }, "
+             "permit_sasl_authenticated reject_rbl_client zen.spamhaus.org, "
+             "check_policy_service unix:private/policyd, reject")
+    items = postfixconf.restrictions(value)
+    assert [(i.name, i.arg) for i in items] == [
+        ("permit_mynetworks", ""), ("check_client_access", "hash:/etc/postfix/access"),
+        ("check_policy_service", "inet:127.0.0.1:10040"), ("permit_sasl_authenticated", ""),
+        ("reject_rbl_client", "zen.spamhaus.org"), ("check_policy_service", "unix:private/policyd"), ("reject", "")]
+    assert items[2].attributes == ("timeout=10s", "default_action=DUNNO")
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("inet:127.0.0.1:10040", ("inet", "127.0.0.1", 10040, "")),
+    ("inet:[::1]:8552", ("inet", "::1", 8552, "")),
+    ("unix:private/policyd", ("unix", "", None, "/var/spool/postfix/private/policyd")),
+    ("unix:/run/policy.sock", ("unix", "", None, "/run/policy.sock")),
+    ("private/dovecot-lmtp", ("unix", "", None, "/var/spool/postfix/private/dovecot-lmtp")),
+])
+def test_endpoints(text: str, expected) -> None:
+    found = postfixconf.endpoint(text)
+    assert (found.kind, found.host, found.port, found.path) == expected
+    assert postfixconf.endpoint("inet:") is None
+
+
+def test_tables_and_their_entries() -> None:
+    tables = postfixconf.tables("hash:/etc/postfix/vmailbox, proxy:mysql:/etc/postfix/mysql.cf inline:{ a@x=x/a/ }")
+    assert [str(t) for t in tables] == ["hash:/etc/postfix/vmailbox", "mysql:/etc/postfix/mysql.cf",
+                                        "inline:{ a@x=x/a/ }"]
+    assert [t.readable for t in tables] == [True, False, True]
+    text = "# comment\nalice@example.net  example.net/alice/\nbob@example.net\texample.net/bob\n"
+    assert postfixconf.table_entries(tables[0], text) == [("alice@example.net", "example.net/alice/", 2),
+                                                          ("bob@example.net", "example.net/bob", 3)]
+    assert postfixconf.table_entries(tables[2], None) == [("a@x", "x/a/", 0)]
+    pcre = postfixconf.Table("pcre", "/etc/postfix/vmailbox.pcre")
+    assert postfixconf.table_entries(pcre, "/^(.+)@example\\.net$/  example.net/$1/\n") == [
+        ("/^(.+)@example\\.net$/", "example.net/$1/", 1)]
+
+
+def test_rate_limit_socket() -> None:
+    assert ratelimitconf.parse_rate_limit_yaml("").socket == "/var/spool/postfix/ratelimit/policy"
+    assert ratelimitconf.parse_rate_limit_yaml('SOCKET: ["127.0.0.1", 8552]\n').socket == ("127.0.0.1", 8552)
+    assert ratelimitconf.parse_rate_limit_yaml("SOCKET: 5\n").problems

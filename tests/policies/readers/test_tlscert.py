@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import datetime
-
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from pack_builders import pem
 from readers import tlscert
 
 from components.render.certificate import render_acme_script
-
-
-def pem(names: list[str] | None, common_name: str = "webmail.example.net", days: tuple[int, int] = (-1, 90)) -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(now + datetime.timedelta(days=days[0]))
-               .not_valid_after(now + datetime.timedelta(days=days[1])))
-    if names is not None:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
 
 
 @pytest.mark.parametrize(("pattern", "host", "covered"), [
@@ -98,3 +80,15 @@ def test_our_acme_script_asks_for_exactly_the_webmail_name(challenge):
                                 script_path="/usr/local/sbin/isp-acme-webmail.example.net")
     (request,) = tlscert.acme_requests(script)
     assert request.names == ("webmail.example.net",) and request.cert_name == "webmail.example.net"
+
+
+@pytest.mark.parametrize(("command", "installer", "no_redirect"), [
+    ("certbot --apache -d webmail.example.net", "apache", False),
+    ("certbot run -a webroot -w /var/www -i nginx -d webmail.example.net --no-redirect", "nginx", True),
+    ("certbot --installer=apache --authenticator standalone -d webmail.example.net", "apache", False),
+    ("certbot certonly --nginx -d webmail.example.net", None, False),
+    ("acme.sh --issue --apache -d webmail.example.net", None, False),
+])
+def test_certbot_installers_rewrite_the_web_config(command, installer, no_redirect):
+    (request,) = tlscert.acme_requests(command)
+    assert (request.installer, request.no_redirect) == (installer, no_redirect)

@@ -109,3 +109,14 @@ def test_unknown_files_wait_for_up():
 def test_nothing_to_judge():
     assert findings(copy_file("www.example.net", "/etc/nginx/conf.d/a.conf", "server {}\n")) == (
         [], "the stack has no database host and delivers no database dump")
+
+
+def test_a_host_spelled_by_name_and_by_address_is_one_database_host():
+    from pack_builders import record, zone
+
+    z = zone("example.net")
+    address_record = record(HOST, "A", "198.51.100.54", zone_resource=z)
+    config_by_address = copy_file("198.51.100.54", "/etc/postgresql/15/main/postgresql.conf", PG_CONF)
+    assert findings(z, address_record, config_by_address, *our_job()) == ([], None)
+    (message,), _ = findings(z, address_record, config_by_address)
+    assert message.startswith(f"database host {HOST} (198.51.100.54) (PostgreSQL config")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from hostview import evidence, stackview
-from pack_builders import copy_file, named_checkconf, record, run, view_of, zone
+from pack_builders import UNKNOWN, copy_file, named_checkconf, record, resource, run, view_of, zone
+from pulumi_policy import StackValidationArgs
 from rules import dns as dns_rules
+from rules import kit as rulekit
 
 NS_HOST = "10.0.0.53"
 
@@ -18,51 +20,150 @@ zone "example.net" { type primary; file "/etc/bind/db.example.net"; };
 """
 CLOSED_NAMED = OPEN_NAMED.replace(
     "allow-query { any; };", "allow-query { any; };\n    allow-recursion { isp; };\n    allow-query-cache { isp; };")
+# Debian's split configuration as README.Debian and the BIND 9.18 ARM have operators write it.
+NAMED = 'include "/etc/bind/named.conf.options";\ninclude "/etc/bind/named.conf.local";\n'
+OPTIONS_ANY = 'options {\n\tdirectory "/var/cache/bind";\n\tallow-query { any; };\n};\n'
+LOCAL_RESOLVER = 'view "resolver" {\n\trecursion yes;\n\tinclude "/etc/bind/named.conf.default-zones";\n};\n'
+OPTIONS_TRUSTED = ('options {\n\tdirectory "/var/cache/bind";\n\tallow-query { any; };\n'
+                   '\tallow-recursion { trusted; };\n\tallow-query-cache { trusted; };\n};\n')
+LOCAL_TRUSTED = 'acl trusted { 198.51.100.0/24; 10.0.0.0/8; };\n'
 
 
-def recursion(text: str, path: str = "/etc/bind/named.conf", config: dict | None = None) -> list[str]:
-    raw = evidence.raw_resource(copy_file(NS_HOST, path, text))
-    findings, skipped = run(dns_rules.open_recursion, raw, config)
-    assert skipped is None
-    return findings
+def ns1(files: dict[str, str], *extra) -> stackview.StackView:
+    z = zone("example.net")
+    return view_of(z, record("ns1.example.net", "A", "198.51.100.53", zone_resource=z),
+                   *[copy_file("ns1.example.net", path, text, name=path.rsplit("/", 1)[-1].replace(".", "-"))
+                     for path, text in files.items()], *extra)
+
+
+def recursion(files: dict[str, str] | str, path: str = "/etc/bind/named.conf",
+              config: dict | None = None) -> tuple[list[str], str | None]:
+    view = ns1(files) if isinstance(files, dict) else view_of(copy_file(NS_HOST, path, files))
+    return run(dns_rules.open_recursion, view, config)
+
+
+def test_the_issue_example_names_the_host_the_files_and_the_effective_value() -> None:
+    (message,), reason = recursion({"/etc/bind/named.conf": NAMED, "/etc/bind/named.conf.options": OPTIONS_ANY,
+                                    "/etc/bind/named.conf.local": LOCAL_RESOLVER})
+    assert message.startswith('ns1.example.net (198.51.100.53): recursion open to any — view "resolver" '
+                              "(named.conf.local) has recursion yes and no allow-recursion, inheriting allow-query "
+                              "{ any; } (named.conf.options); recursion must be limited to our own blocks")
+    assert reason is None
+
+
+def test_the_finding_points_at_the_file_that_opens_recursion() -> None:
+    view = ns1({"/etc/bind/named.conf": NAMED, "/etc/bind/named.conf.options": OPTIONS_ANY,
+                "/etc/bind/named.conf.local": LOCAL_RESOLVER})
+    (finding,) = list(dns_rules.open_recursion(view, dns_rules.NoOpenRecursionConfig()))
+    assert finding.urn.endswith("::named-conf-options")
 
 
 def test_open_named_conf_is_reported_with_value_and_limit() -> None:
     assert named_checkconf(OPEN_NAMED).returncode == 0
-    (message,) = recursion(OPEN_NAMED)
-    assert message.startswith("/etc/bind/named.conf on 10.0.0.53: allow-recursion (inherited from allow-query) "
-                              "in options admits any address ('any'")
-    assert "recursion must be limited to our own blocks" in message
+    (message,), _ = recursion(OPEN_NAMED)
+    assert message == ("10.0.0.53: recursion open to any — the options block (named.conf) leaves recursion at its "
+                       "default (yes) and has no allow-recursion, inheriting allow-query { any; }; recursion must be "
+                       "limited to our own blocks (no wider than a /8 for IPv4 or a /32 for IPv6)")
 
 
 def test_closed_named_conf_passes() -> None:
     assert named_checkconf(CLOSED_NAMED).returncode == 0
-    assert recursion(CLOSED_NAMED) == []
+    assert recursion(CLOSED_NAMED) == ([], None)
 
 
-@pytest.mark.parametrize("path", ["/var/tmp/isp-staging/named.conf", "/etc/bind/named.conf.options.new",
-                                  "/etc/bind/recursion.conf"])
-def test_staged_and_split_files_are_judged_by_name(path: str) -> None:
-    assert recursion(OPEN_NAMED, path)
+def test_an_acl_defined_in_another_file_of_the_host_is_normal() -> None:
+    files = {"/etc/bind/named.conf.options": OPTIONS_TRUSTED, "/etc/bind/named.conf.local": LOCAL_TRUSTED}
+    assert recursion(files) == ([], None)
+    opened = {**files, "/etc/bind/named.conf.local": "acl trusted { any; };\n"}
+    (message,), _ = recursion(opened)
+    assert ("the options block (named.conf.options) leaves recursion at its default (yes) and has allow-recursion "
+            "{ trusted; }; acl trusted (named.conf.local) admits any;") in message
 
 
-def test_undefined_acl_and_unparsable_file_are_violations() -> None:
-    (message,) = recursion("options { allow-recursion { trusted; }; };")
-    assert "acl 'trusted'" in message and "does not define" in message
-    broken = recursion("options { allow-recursion { any; };")
-    assert broken and "does not parse" in broken[0]
+def test_recursion_no_in_options_reopened_by_a_view_of_another_file() -> None:
+    options = OPTIONS_ANY.replace("\tallow-query", "\trecursion no;\n\tallow-query")
+    (message,), _ = recursion({"/etc/bind/named.conf": NAMED, "/etc/bind/named.conf.options": options,
+                               "/etc/bind/named.conf.local": LOCAL_RESOLVER})
+    assert 'view "resolver" (named.conf.local) has recursion yes and no allow-recursion' in message
+    closed = LOCAL_RESOLVER.replace("recursion yes;", "recursion yes;\n\tallow-recursion { 198.51.100.0/24; };")
+    assert recursion({"/etc/bind/named.conf": NAMED, "/etc/bind/named.conf.options": options,
+                      "/etc/bind/named.conf.local": closed}) == ([], None)
+
+
+@pytest.mark.parametrize("path,judged", [("/var/tmp/isp-staging/named.conf", True),
+                                         ("/etc/bind/named.conf.options.new", True),
+                                         ("/etc/named.conf", True),
+                                         ("/etc/bind/recursion.conf", False)])
+def test_staged_and_split_files_are_judged_where_bind_reads_them(path: str, judged: bool) -> None:
+    findings, reason = recursion(OPEN_NAMED, path)
+    assert bool(findings) is judged
+    if not judged:  # nothing includes it, so BIND never reads it
+        assert reason == ("not judged: 10.0.0.53: /etc/bind/recursion.conf is delivered but no named.conf includes "
+                          "it, so BIND does not read it (not judged)")
+
+
+def test_what_named_refuses_or_the_pack_cannot_see_is_not_judged_never_a_violation() -> None:
+    assert recursion("options { allow-recursion { trusted; }; };") == (
+        [], "not judged: 10.0.0.53: acl 'trusted' is used but defined in no file of named.conf; named refuses the "
+            "configuration")
+    findings, reason = recursion("options { allow-recursion { any; };")
+    assert findings == [] and "does not parse" in reason
+    findings, reason = recursion({"/etc/bind/named.conf.options": OPTIONS_ANY,
+                                  "/etc/bind/named.conf.local": 'include "/etc/bind/customers.acl";\n'})
+    assert findings == [] and reason.startswith(
+        'not judged: ns1.example.net (198.51.100.53): named.conf.local line 1: include "/etc/bind/customers.acl" '
+        "names /etc/bind/customers.acl, which the stack does not deliver and Debian does not ship")
+
+
+def test_a_local_resolver_listening_on_loopback_only_is_closed() -> None:
+    text = "options { listen-on { 127.0.0.1; }; listen-on-v6 { ::1; }; allow-recursion { any; }; };"
+    assert named_checkconf(text).returncode == 0
+    assert recursion(text) == ([], None)
+    assert recursion(text.replace("{ ::1; }", "{ any; }"))[0]
 
 
 def test_own_networks_config_narrows_the_limit() -> None:
     text = "options { allow-recursion { 198.51.100.0/24; 192.0.2.0/24; }; };"
-    assert recursion(text) == []
-    (message,) = recursion(text, config={"ownNetworks": ["198.51.100.0/24"]})
-    assert "192.0.2.0" in message and "198.51.100.0/24" in message
+    assert recursion(text) == ([], None)
+    (message,), _ = recursion(text, config={"ownNetworks": ["198.51.100.0/24"]})
+    assert "recursion open to 192.0.2.0/24" in message and message.endswith("our own blocks 198.51.100.0/24")
 
 
-def test_other_files_are_not_applicable() -> None:
-    raw = evidence.raw_resource(copy_file(NS_HOST, "/etc/postfix/main.cf", "myhostname = x\n"))
-    assert run(dns_rules.open_recursion, raw) == ([], "this resource delivers no BIND configuration (named.conf*)")
+def test_no_bind_anywhere_is_not_applicable() -> None:
+    view = view_of(copy_file(NS_HOST, "/etc/postfix/main.cf", "myhostname = x\n"))
+    assert run(dns_rules.open_recursion, view) == (
+        [], "no host receives BIND configuration (named.conf*) or installs bind9")
+
+
+def test_unknown_text_at_preview_waits_for_up_host_by_host() -> None:
+    unknown = resource("command:remote:CopyToRemote", "later-options", {
+        "connection": {"host": "10.0.0.54"}, "remotePath": "/etc/bind/named.conf.options", "source": UNKNOWN})
+    view = view_of(copy_file(NS_HOST, "/etc/bind/named.conf", OPEN_NAMED), unknown,
+                   copy_file("10.0.0.54", "/etc/bind/named.conf.local", LOCAL_TRUSTED))
+    declaration = dns_rules.open_recursion.declaration
+    verdict = rulekit.judge(dns_rules.open_recursion, view, rulekit.typed_config(declaration.config, {}),
+                            declaration.id)
+    # The host whose files are known is judged; the other waits for `up`, so the SDK says "can't run".
+    assert [f.message.split(":")[0] for f in verdict.findings] == ["10.0.0.53"]
+    error = verdict.unknown()
+    assert error is not None and error.message == (
+        "10.0.0.54: recursion judged at up: named.conf.options: the source is unknown during preview")
+    with pytest.raises(evidence.UnknownValueError):
+        run(dns_rules.open_recursion, view)
+
+
+def test_the_wrapper_reports_findings_then_notes_without_blocking_on_them() -> None:
+    resources = [copy_file(NS_HOST, "/etc/bind/named.conf", OPEN_NAMED),
+                 copy_file("10.0.0.54", "/etc/bind/named.conf.local", 'include "/etc/bind/missing.conf";\n')]
+    reported = []
+    policy = dns_rules.open_recursion.declaration.policy()
+    with pytest.raises(Exception) as raised:
+        policy.validate(StackValidationArgs(resources, {}), lambda message, urn: reported.append((message, urn)))
+    assert type(raised.value).__name__ == "_NotApplicableError"
+    assert raised.value.reason.startswith('not judged: 10.0.0.54: named.conf.local line 1: include '
+                                          '"/etc/bind/missing.conf"')
+    assert [(m.split(":")[0], urn.rsplit("::", 1)[-1]) for m, urn in reported] == [
+        ("10.0.0.53", "10-0-0-53--etc-bind-named-conf")]
 
 
 # ---------------------------------------------------------------------------------------

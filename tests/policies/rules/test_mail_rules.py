@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from pack_builders import copy_file, record, run, view_of, zone
+from readers import postfixconf
 from rules import mail as mail_rules
 
 MAIL_HOST = "10.0.1.25"
@@ -116,9 +117,9 @@ def test_fcrdns_with_bind_zone_files_and_generate() -> None:
 def test_banner_differs_from_ptr() -> None:
     main = MAIN_CF.replace("smtpd_banner = $myhostname ESMTP $mail_name", "smtpd_banner = mx1.example.net ESMTP")
     (message,) = findings(mail_rules.banner_findings, stack(main=main))
-    assert message == ("/etc/postfix/main.cf on 10.0.1.25: smtpd_banner announces 'mx1.example.net' but the PTR of "
-                       "203.0.113.25 (snat of 10.0.1.25 in /etc/nftables.conf on 10.0.0.1) is mail.example.net; "
-                       "they must be the same name")
+    assert message == ("mail.example.net (10.0.1.25, 203.0.113.25): smtpd_banner announces 'mx1.example.net' "
+                       "(main.cf line 3) but the PTR of 203.0.113.25 (snat of 10.0.1.25 in /etc/nftables.conf on "
+                       "10.0.0.1) is mail.example.net; they must be the same name")
 
 
 def test_banner_public_address_from_myhostname_when_no_nat() -> None:
@@ -126,9 +127,10 @@ def test_banner_public_address_from_myhostname_when_no_nat() -> None:
     view = stack(main=main, ptr="other.example.net", host="mailhost.admin.internal")
     messages = findings(mail_rules.banner_findings, view)
     assert messages == [
-        f"/etc/postfix/main.cf on mailhost.admin.internal: {name} announces 'mail.example.net' but the PTR of "
+        f"mailhost.admin.internal: {name} announces 'mail.example.net' ({where}) but the PTR of "
         "203.0.113.25 (A/AAAA of myhostname mail.example.net) is other.example.net; they must be the same name"
-        for name in ("myhostname", "smtpd_banner", "smtp_helo_name")]
+        for name, where in (("myhostname", "main.cf line 1"), ("smtpd_banner", "main.cf line 3"),
+                            ("smtp_helo_name", "the Debian postfix default"))]
 
 
 def test_banner_without_myhostname() -> None:
@@ -208,7 +210,8 @@ def test_ceiling_is_configurable() -> None:
 
 @pytest.mark.parametrize("line,expected", [
     ("message_size_limit = 0", "message_size_limit = 0 means unlimited; the maximum is 52428800 bytes"),
-    ("message_size_limit = 104857600", "message_size_limit = 104857600 bytes exceeds the maximum 52428800"),
+    ("message_size_limit = 104857600\nmailbox_size_limit = 0",
+     "message_size_limit = 104857600 bytes exceeds the maximum 52428800"),
     ("message_size_limit = 25m", "'25m' is not a number of bytes"),
 ])
 def test_size_violations(line: str, expected: str) -> None:
@@ -222,8 +225,8 @@ def test_size_default_passes_and_overrides_are_checked() -> None:
     master = MASTER_CF + "2525 inet n - y - - smtpd -o message_size_limit=0\n"
     (message,) = findings(mail_rules.size_findings, stack(master=master))
     assert "service '2525'" in message
-    assert findings(mail_rules.size_findings, stack(main=MAIN_CF.replace("26214400", "60000000")),
-                    {"maxMessageSizeBytes": 60000000}) == []
+    bigger = MAIN_CF.replace("26214400", "60000000\nmailbox_size_limit = 0")
+    assert findings(mail_rules.size_findings, stack(main=bigger), {"maxMessageSizeBytes": 60000000}) == []
 
 
 # -- maildir-not-mbox --------------------------------------------------------------------------------
@@ -232,8 +235,8 @@ def test_size_default_passes_and_overrides_are_checked() -> None:
 @pytest.mark.parametrize("change,expected", [
     (("home_mailbox = Maildir/", "home_mailbox = Mailbox"), "home_mailbox = Mailbox has no trailing '/'"),
     (("home_mailbox = Maildir/", "mail_spool_directory = /var/spool/mail"),
-     "mail_spool_directory = /var/spool/mail (set)"),
-    (("home_mailbox = Maildir/\n", ""), "mail_spool_directory = /var/mail (the default)"),
+     "mail_spool_directory = /var/spool/mail (set, main.cf line 5)"),
+    (("home_mailbox = Maildir/\n", ""), "mail_spool_directory = /var/mail (the default of Debian's postfix)"),
 ])
 def test_mbox_violations(change, expected: str) -> None:
     (message,) = findings(mail_rules.mailbox_findings, stack(main=MAIN_CF.replace(*change)))
@@ -244,6 +247,186 @@ def test_lmtp_to_dovecot_is_judged_by_dovecot() -> None:
     main = MAIN_CF.replace("home_mailbox = Maildir/", "mailbox_transport = lmtp:unix:private/dovecot-lmtp")
     dovecot = (MAIL_HOST, "/etc/dovecot/conf.d/10-mail.conf", "mail_location = mbox:~/mail:INBOX=/var/mail/%u\n")
     (message,) = findings(mail_rules.mailbox_findings, stack(main=main, extra_files=[dovecot]))
-    assert message.startswith("/etc/dovecot/conf.d/10-mail.conf on 10.0.1.25: mail_location = mbox:")
+    assert message.startswith("mail.example.net (10.0.1.25, 203.0.113.25): mail is stored as mbox — local(8) hands "
+                              "mailboxes to mailbox_transport = lmtp:unix:private/dovecot-lmtp (main.cf line 5): LMTP "
+                              "to unix:private/dovecot-lmtp")
+    assert ("Dovecot's effective mail_location = mbox:~/mail:INBOX=/var/mail/%u (/etc/dovecot/conf.d/10-mail.conf "
+            "line 1)") in message
     maildir = (MAIL_HOST, "/etc/dovecot/conf.d/10-mail.conf", "mail_location = maildir:~/Maildir\n")
     assert findings(mail_rules.mailbox_findings, stack(main=main, extra_files=[maildir])) == []
+
+
+# -- maildir-not-mbox: per delivery agent ---------------------------------------------------------
+
+
+# A whole master.cf as Debian ships it, with the submission services added.
+FULL_MASTER = postfixconf.DEBIAN_MASTER_CF + MASTER_CF.split("\n", 1)[1]
+
+
+def _mailbox(main_change: tuple[str, str], files=(), master: str | None = FULL_MASTER):
+    view = stack(main=MAIN_CF.replace(*main_change), master=master,
+                 extra_files=[(MAIL_HOST, path, text) for path, text in files])
+    return run(mail_rules.mailbox_findings, view)
+
+
+PROCMAIL = ("home_mailbox = Maildir/", 'mailbox_command = /usr/bin/procmail -a "$EXTENSION"')
+
+
+def test_procmail_delivering_to_maildir_passes_and_without_rcfile_is_mbox() -> None:
+    assert _mailbox(PROCMAIL, [("/etc/procmailrc", "DEFAULT=$HOME/Maildir/\n")])[0] == []
+    (message,), _ = _mailbox(PROCMAIL)
+    assert message.startswith("mail.example.net (10.0.1.25, 203.0.113.25): mail is stored as mbox — local(8) runs "
+                              'mailbox_command = /usr/bin/procmail -a "$EXTENSION" (main.cf line 5); procmail (no '
+                              "rcfile delivered) finally delivers to its default mailbox /var/mail/$LOGNAME")
+    (message,), _ = _mailbox(PROCMAIL, [("/etc/procmailrc", "MAILDIR=$HOME/Maildir\nDEFAULT=$MAILDIR\n")])
+    assert "DEFAULT=$HOME/Maildir (/etc/procmailrc line 2)" in message
+
+
+def test_maildrop_with_and_without_trailing_slash() -> None:
+    change = ("home_mailbox = Maildir/", "mailbox_command = /usr/bin/maildrop -d ${USER}")
+    assert _mailbox(change, [("/etc/maildroprc", 'DEFAULT="$HOME/Maildir/"\n')]) == ([], None)
+    findings_, reason = _mailbox(change, [("/etc/maildroprc", 'DEFAULT="$HOME/Maildir"\n')])
+    assert findings_ == [] and "maildrop decides when delivering" in reason and reason.startswith("not judged")
+
+
+VIRTUAL = ("home_mailbox = Maildir/", "mydestination = localhost\nhome_mailbox = Maildir/\n"
+           "virtual_mailbox_domains = example.org\nvirtual_mailbox_base = /var/vmail\n"
+           "virtual_mailbox_maps = hash:/etc/postfix/vmailbox")
+
+
+def test_virtual_mailboxes() -> None:
+    assert _mailbox(VIRTUAL, [("/etc/postfix/vmailbox", "info@example.org example.org/info/\n")]) == ([], None)
+    (message,), _ = _mailbox(VIRTUAL, [("/etc/postfix/vmailbox", "info@example.org example.org/info\n")])
+    assert "virtual(8) delivers info@example.org to virtual_mailbox_base + 'example.org/info'" in message
+    findings_, reason = _mailbox(VIRTUAL)
+    assert findings_ == [] and "/etc/postfix/vmailbox is not delivered by the stack; not judged" in reason
+
+
+LMTP = ("home_mailbox = Maildir/", "mailbox_transport = lmtp:unix:private/dovecot-lmtp")
+DOVECOT_ROOT = "protocols = imap lmtp\n!include conf.d/*.conf\n"
+DOVECOT_LMTP = ("service lmtp {\n  unix_listener /var/spool/postfix/private/dovecot-lmtp {\n    mode = 0600\n"
+                "    user = postfix\n  }\n}\n")
+
+
+def test_lmtp_to_dovecot_keeping_debians_10_mail_is_mbox() -> None:
+    files = [("/etc/dovecot/dovecot.conf", DOVECOT_ROOT), ("/etc/dovecot/conf.d/10-master.conf", DOVECOT_LMTP)]
+    (message,), _ = _mailbox(LMTP, files)
+    assert ("Dovecot's effective mail_location = mbox:~/mail:INBOX=/var/mail/%u (Debian's packaged "
+            "/etc/dovecot/conf.d/10-mail.conf line 1)") in message
+    fixed = [*files, ("/etc/dovecot/conf.d/10-mail.conf", "mail_location = maildir:~/Maildir\n")]
+    assert _mailbox(LMTP, fixed) == ([], None)
+
+
+def test_dovecot_imap_folders_in_mbox_beside_a_maildir_postfix() -> None:
+    (message,), _ = _mailbox(("", ""), [("/etc/dovecot/dovecot.conf", DOVECOT_ROOT)])
+    assert message.startswith("mail.example.net (10.0.1.25, 203.0.113.25): Dovecot stores mail as mbox — its "
+                              "effective mail_location = mbox:~/mail:INBOX=/var/mail/%u (Debian's packaged "
+                              "/etc/dovecot/conf.d/10-mail.conf line 1)")
+    archive = ("mail_location = maildir:~/Maildir\nnamespace archive {\n  prefix = Archive/\n"
+               "  location = mbox:~/arc\n}\n")
+    (message,), _ = _mailbox(("", ""), [("/etc/dovecot/dovecot.conf", archive)])
+    assert "Dovecot's namespace archive stores mail as mbox — location = mbox:~/arc" in message
+
+
+def test_lmtp_without_dovecot_is_not_judged() -> None:
+    findings_, reason = _mailbox(LMTP)
+    assert findings_ == [] and "delivers no Dovecot config" in reason
+
+
+# -- daily-send-limit: per policy service ---------------------------------------------------------------
+
+POSTFWD_MAIN = ("check_policy_service unix:ratelimit/policy", "check_policy_service inet:127.0.0.1:10040")
+
+
+def _daily(files, change=POSTFWD_MAIN, config=None):
+    view = stack(main=MAIN_CF.replace(*change), extra_files=[(MAIL_HOST, path, text) for path, text in files])
+    return run(mail_rules.daily_limit_findings, view, config)
+
+
+def test_postfwd_keyed_by_sasl_username_passes() -> None:
+    rules = "id=DAILY; sasl_username=~.+\n    action=rate(sasl_username/200/86400/450 4.7.1 daily limit)\n"
+    assert _daily([("/etc/postfix/postfwd.cf", rules)]) == ([], None)
+
+
+def test_postfwd_keyed_by_client_address_is_not_a_daily_cap() -> None:
+    rules = "id=RATE01; action=rate(client_address/200/86400/450 4.7.1 sorry)\n"
+    (message,), _ = _daily([("/etc/postfix/postfwd.cf", rules)])
+    assert message.startswith("mail.example.net (10.0.1.25, 203.0.113.25): postfwd (/etc/postfix/postfwd.cf; listening "
+                              "per Debian's defaults")
+    assert "rule RATE01 (line 1) rate(client_address/200/86400) counts per client_address, not per account" in message
+
+
+def test_a_policy_service_nobody_listens_on_is_not_a_daily_cap() -> None:
+    messages, _ = _daily([])
+    assert len(messages) == 2 and "no policy service the stack configures listens at inet:127.0.0.1:10040" in \
+        messages[0]
+
+
+def test_cluebringer_quota_per_sasl_user() -> None:
+    conf = "[server]\nmodules=<<EOT\nCore\nQuotas\nEOT\n[Quotas]\nenable=1\n"
+    sql = ("INSERT INTO quotas (PolicyID,Name,Track,Period,Verdict) VALUES (1,'Daily','SASLUsername',86400,'DEFER');\n"
+           "INSERT INTO quotas_limits (QuotasID,Type,CounterLimit) VALUES (1,'MessageCount',200);\n")
+    change = POSTFWD_MAIN[0], "check_policy_service inet:127.0.0.1:10031"
+    files = [("/etc/cluebringer/cluebringer.conf", conf), ("/etc/cluebringer/quotas.sql", sql)]
+    assert _daily(files, change) == ([], None)
+    (message,), _ = _daily(files[:1], change)
+    assert "its quotas live in its database, which no SQL delivered by the stack fills" in message
+    (message,), _ = _daily([files[0], (files[1][0], sql.replace("'SASLUsername'", "'SenderIP:/24'"))], change)
+    assert "no quota counts messages per account" in message
+
+
+def test_policyd_rate_limit_asked_only_at_end_of_data_counts_nothing() -> None:
+    change = ("smtpd_recipient_restrictions = check_policy_service unix:ratelimit/policy,",
+              "smtpd_end_of_data_restrictions = check_policy_service unix:ratelimit/policy\n"
+              "smtpd_recipient_restrictions =")
+    (message,), _ = _daily([], change)
+    assert "policyd-rate-limit counts nothing (it acts at RCPT only)" in message
+
+
+def test_limit_by_sender_counts_once_the_sender_is_bound_to_the_login() -> None:
+    yaml_text = "limits:\n  - [200, 86400]\nlimit_by_sasl: false\nlimit_by_sender: true\n"
+    (message,), _ = _daily([("/etc/policyd-rate-limit.yaml", yaml_text)], ("", ""))
+    assert "keyed by sender address, which an authenticated client chooses freely" in message
+    bound = ("mua_client_restrictions", "smtpd_sender_login_maps = hash:/etc/postfix/senders\n"
+             "smtpd_sender_restrictions = reject_sender_login_mismatch\nmua_client_restrictions")
+    assert _daily([("/etc/policyd-rate-limit.yaml", yaml_text)], bound) == ([], None)
+
+
+# -- message-size-limit: the delivery agents' own limits ----------------------------------------------
+
+
+def test_mailbox_size_limit_below_message_size_limit() -> None:
+    main = MAIN_CF.replace("message_size_limit = 26214400", "message_size_limit = 52428800")
+    (message,) = findings(mail_rules.size_findings, stack(main=main))
+    assert message == ("mail.example.net (10.0.1.25, 203.0.113.25): mailbox_size_limit = 51200000 (the Debian postfix "
+                       "default) is below message_size_limit = 52428800: local(8) refuses to deliver (fatal "
+                       "configuration error); set mailbox_size_limit to 0 or at least message_size_limit")
+    assert findings(mail_rules.size_findings, stack(main=main + "mailbox_size_limit = 0\n")) == []
+
+
+# -- not judged -------------------------------------------------------------------------------------
+
+
+def test_a_main_cf_unknown_at_preview_waits_for_up() -> None:
+    from hostview.evidence import UnknownValueError
+    from pack_builders import SECRET, SIG, UNKNOWN, resource
+    unknown = resource("command:remote:CopyToRemote", "main", {
+        "connection": {SIG: SECRET, "value": {"host": MAIL_HOST}}, "source": UNKNOWN,
+        "remotePath": "/etc/postfix/main.cf"})
+    with pytest.raises(UnknownValueError):
+        run(mail_rules.mailbox_findings, view_of(unknown))
+
+
+def test_a_policy_service_config_unknown_at_preview_is_not_judged() -> None:
+    from hostview.evidence import UnknownValueError
+    from pack_builders import SECRET, SIG, UNKNOWN, resource
+    unknown = resource("command:remote:CopyToRemote", "ratelimit-later", {
+        "connection": {SIG: SECRET, "value": {"host": MAIL_HOST}}, "source": UNKNOWN,
+        "remotePath": "/etc/policyd-rate-limit.yaml"})
+    z = zone("example.net")
+    view = view_of(z, record("mail.example.net", "A", "203.0.113.25", zone_resource=z),
+                   copy_file(MAIL_HOST, "/etc/postfix/main.cf", MAIN_CF),
+                   copy_file(MAIL_HOST, "/etc/postfix/master.cf", MASTER_CF), unknown)
+    with pytest.raises(UnknownValueError) as raised:
+        run(mail_rules.daily_limit_findings, view)
+    assert "policyd-rate-limit (/etc/policyd-rate-limit.yaml)" in str(getattr(raised.value, "message", raised.value))

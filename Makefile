@@ -9,7 +9,7 @@ STACK ?= dev
 # PostgreSQL and PHP for the backup and Roundcube checks, and what the lab runs beyond them:
 # Dovecot's IMAP server (our dovecot.conf serves IMAP) and openssl (stand-in certificates).
 DEBIAN_PACKAGES := bind9 bind9-dnsutils nftables postfix dovecot-core dovecot-imapd nginx \
-	policyd-rate-limit iproute2 postgresql php-cli openssl
+	policyd-rate-limit iproute2 postgresql php-cli openssl iptables
 
 .PHONY: preview test lint deps debian-packages venv pack-venv clean lab lab-down bench
 

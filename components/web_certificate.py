@@ -163,8 +163,9 @@ def _deliver(name: str, connection: HostConnection, parent: pulumi.Resource,
 def _command(name: str, connection: HostConnection, create: str, *, triggers: list[Any],
              opts: pulumi.ResourceOptions, update: str | None = None) -> pulumi.Resource:
     if connection.transport == "local":
+        # ISP_HOST names the host the command runs on, so the policy pack places what it installs there.
         return command.local.Command(name, create=create, update=update, interpreter=connection.interpreter(),
-                                     triggers=triggers, opts=opts)
+                                     environment={"ISP_HOST": connection.host}, triggers=triggers, opts=opts)
     return command.remote.Command(name, connection=connection.args(), create=create, update=update,
                                   triggers=triggers, opts=opts)
 

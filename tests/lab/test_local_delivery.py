@@ -156,5 +156,14 @@ def test_the_lab_stack_has_no_cloud_resources_and_dev_keeps_ssh(tmp_path: Path):
     assert "command:local:Command" not in dev_types and "command:remote:CopyToRemote" in dev_types
     # Our forward zone is served by the lab's BIND: its zone file is delivered to ns1.
     staged = [r["inputs"]["environment"]["ISP_STAGED_PATH"] for r in documents["lab"]["resources"]
-              if r["type"] == "command:local:Command" and "environment" in r["inputs"]]
+              if r["type"] == "command:local:Command" and "ISP_STAGED_PATH" in r["inputs"].get("environment", {})]
     assert "/etc/bind/zones/isp-staging/db.isp.test" in staged
+
+
+def test_every_lab_command_names_its_host_for_the_policy_pack(tmp_path):
+    from tests.conftest import REPO, run_preflight
+
+    result, document = run_preflight(REPO, "lab", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    commands = [r for r in document["resources"] if r["type"] == "command:local:Command"]
+    assert commands and all(r["inputs"].get("environment", {}).get("ISP_HOST") for r in commands)

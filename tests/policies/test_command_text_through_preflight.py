@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_pack_through_preflight import _violations, preflight
+from preflight_runs import preflight, violations_of
 
 COMMANDTEXT = Path(__file__).parent / "programs" / "commandtext"
 
@@ -25,7 +25,7 @@ def _program(tmp_path: Path, case: str) -> Path:
 def test_named_conf_written_by_a_command(tmp_path, case, code):
     status, document, output = preflight(_program(tmp_path, case), "dev", tmp_path)
     assert status == code, output
-    found = _violations(document, "no-open-recursion")
+    found = violations_of(document, "no-open-recursion")
     if code:
         (violation,) = found
         assert violation["enforcementLevel"] == "mandatory"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_pack_through_preflight import _violations, preflight
+from preflight_runs import preflight, violations_of
 
 FIREWALL = Path(__file__).parent / "programs" / "firewall"
 POLICIES = ("customer-smtp-egress-blocked", "mail-nat-symmetric")
@@ -37,7 +37,7 @@ def test_iptables_router(tmp_path, case, expected):
     status, document, output = preflight(_program(tmp_path, case), "dev", tmp_path)
     assert status == 0, output  # both policies are advisory
     for policy in POLICIES:
-        found = _violations(document, policy)
+        found = violations_of(document, policy)
         if policy not in expected:
             assert found == [], found
             continue

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pack_builders import ASSET, SECRET, SIG, UNKNOWN, pem
 from pulumi.runtime import proto
-from test_pack_sdk import copy, diagnostics, servicer, stack_resource
+from sdk_requests import copy, diagnostics, servicer, stack_resource
 
 OURS = {"one-dump-per-database", "webmail-certificate-matches"}
 SITE = """server { listen 80; server_name webmail.example.net; location / { root /usr/share/roundcube; } }

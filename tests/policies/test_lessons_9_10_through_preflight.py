@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from pack_builders import pem
-from test_pack_through_preflight import _handmade, _host, _prod_copy, _violations, preflight
+from preflight_runs import handmade, host_config, preflight, prod_copy, violations_of
 
 KEY = {"secure": "v1:dGxzLWtleQAAAAAAAAAAAA==:dGxzLWtleS1wbGFjZWhvbGRlcg=="}
 
@@ -19,12 +19,12 @@ KEY = {"secure": "v1:dGxzLWtleQAAAAAAAAAAAA==:dGxzLWtleS1wbGFjZWhvbGRlcg=="}
     (["webmail-acme"], None, 0, None),
 ])
 def test_handmade_variants(tmp_path, broken, policy, code, fragment):
-    status, document, output = preflight(_handmade(tmp_path, "prod", broken), "prod", tmp_path)
+    status, document, output = preflight(handmade(tmp_path, "prod", broken), "prod", tmp_path)
     assert status == code, output
     if policy is None:
         assert document["violations"] == [], document["violations"]
         return
-    found = _violations(document, policy)
+    found = violations_of(document, policy)
     assert [v["policy"] for v in document["violations"]] == [policy] * len(found)
     assert any(fragment in v["message"] for v in found), found
 
@@ -37,9 +37,9 @@ def _provided(names: list[str]):
 
 
 def test_prod_with_a_provided_certificate_for_another_name_is_blocked(tmp_path):
-    code, document, output = preflight(_prod_copy(tmp_path, _provided(["www.example.net"])), "prod", tmp_path)
+    code, document, output = preflight(prod_copy(tmp_path, _provided(["www.example.net"])), "prod", tmp_path)
     assert code == 1, output
-    (violation,) = _violations(document, "webmail-certificate-matches")
+    (violation,) = violations_of(document, "webmail-certificate-matches")
     assert violation["enforcementLevel"] == "mandatory"
     assert ("the certificate /etc/ssl/isp/webmail.example.net/fullchain.pem on www.example.net names "
             "www.example.net but the site serves webmail.example.net") in violation["message"]
@@ -49,9 +49,9 @@ def test_prod_with_a_provided_certificate_for_another_name_is_blocked(tmp_path):
 def test_prod_with_matching_certificate_and_mariadb_passes(tmp_path):
     def mutate(config: dict) -> None:
         _provided(["webmail.example.net"])(config)
-        _host(config, "db1")["database"] = {"engine": "mariadb", "retentionDays": 30}
+        host_config(config, "db1")["database"] = {"engine": "mariadb", "retentionDays": 30}
 
-    code, document, output = preflight(_prod_copy(tmp_path, mutate), "prod", tmp_path)
+    code, document, output = preflight(prod_copy(tmp_path, mutate), "prod", tmp_path)
     assert code == 0, output
     assert document["violations"] == []
     # Both policies judged the stack (neither said "not applicable").

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_pack_through_preflight import _violations, preflight
+from preflight_runs import preflight, violations_of
 
 MAILHAND = Path(__file__).parent / "programs" / "mailhand"
 MAIL_POLICIES = ("maildir-not-mbox", "daily-send-limit", "message-size-limit", "submission-requires-auth",
@@ -40,7 +40,7 @@ def test_hand_written_mail_host(tmp_path, case, policy, expected):
     status, document, output = preflight(_program(tmp_path, case), "dev", tmp_path)
     assert status == 0, output  # every mail policy but FCrDNS is advisory
     for name in MAIL_POLICIES:
-        found = _violations(document, name)
+        found = violations_of(document, name)
         if name != policy:
             assert found == [], (name, found)
             continue

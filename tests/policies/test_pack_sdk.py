@@ -9,44 +9,23 @@ SDK's advisory instead of a crash, and that odd input never lets an exception es
 from __future__ import annotations
 
 import re
-from typing import Any
 
-import lessons
 import pytest
-from google.protobuf import struct_pb2
-from pack_builders import ASSET, SECRET, SIG, UNKNOWN, urn
+from pack_builders import ASSET, SIG, UNKNOWN, urn
 from pulumi.runtime import proto
 from pulumi_policy import EnforcementLevel, Severity
-from pulumi_policy.policy import _PolicyAnalyzerServicer
+from sdk_requests import POLICIES, copy, diagnostics, servicer, stack_resource, struct
 
-POLICIES = [declaration.policy() for declaration in lessons.declarations()]
 MANDATORY = {"no-open-recursion", "dns-not-cohosted-with-web", "mail-host-fcrdns", "prod-zones-protected",
              "webmail-certificate-matches"}
 
 
-def servicer() -> _PolicyAnalyzerServicer:
-    return _PolicyAnalyzerServicer("isp-lessons", "0.1.0", POLICIES, EnforcementLevel.ADVISORY)
 
 
-def struct(props: dict[str, Any]) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(props)
-    return message
 
 
-def stack_resource(rtype: str, name: str, props: dict, stack: str = "dev", protect: bool = False,
-                   deps: dict[str, list[str]] | None = None) -> proto.AnalyzerResource:
-    return proto.AnalyzerResource(
-        type=rtype, name=name, urn=urn(stack, rtype, name), properties=struct(props),
-        options=proto.AnalyzerResourceOptions(protect=protect),
-        propertyDependencies={k: proto.AnalyzerPropertyDependencies(urns=v) for k, v in (deps or {}).items()})
 
 
-def copy(name: str, host: str, path: str, text: Any) -> proto.AnalyzerResource:
-    source = {SIG: ASSET, "text": text} if text is not UNKNOWN else "030794c1-ac77-496b-92df-f27374a8bd58"
-    return stack_resource("command:remote:CopyToRemote", name, {
-        "connection": {SIG: SECRET, "value": {"host": host, "user": "deploy", "privateKey": "k"}},
-        "source": source, "remotePath": path, "triggers": [UNKNOWN]})
 
 
 NAMED_OPEN = 'options { directory "/var/cache/bind"; allow-query { any; }; };\n'
@@ -79,8 +58,6 @@ def the_stack(known: bool) -> list[proto.AnalyzerResource]:
     ]
 
 
-def diagnostics(response) -> list[tuple[str, str, int, int]]:
-    return sorted((d.policyName, d.message, d.enforcementLevel, d.severity) for d in response.diagnostics)
 
 
 # ---------------------------------------------------------------------------------------

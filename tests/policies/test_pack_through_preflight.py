@@ -8,15 +8,10 @@ lesson broken in its config.
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
-import yaml
+from preflight_runs import handmade, host_config, preflight, prod_copy, violations_of
 
-from tests.conftest import REPO, project_copy, run_preflight
-
-HANDMADE = Path(__file__).parent / "programs" / "handmade"
 MANDATORY = {
     "no-open-recursion",
     "dns-not-cohosted-with-web",
@@ -37,32 +32,22 @@ ADVISORY = {
 }
 
 
-def preflight(project: Path, stack: str, tmp_path: Path, *extra: str) -> tuple[int, dict, str]:
-    result, document = run_preflight(project, stack, tmp_path, "--policy-pack", str(REPO / "policies"), *extra)
-    return result.returncode, document, result.stdout + result.stderr
 
 
-def _handmade(tmp_path: Path, stack: str, broken: list[str]) -> Path:
-    project = tmp_path / "handmade"
-    shutil.copytree(HANDMADE, project, ignore=shutil.ignore_patterns("Pulumi.*.yaml", "__pycache__"))
-    (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": {"handmade:broken": json.dumps(broken)}}))
-    return project
 
 
-def _violations(document: dict, policy: str) -> list[dict]:
-    return [v for v in document.get("violations", []) if v["policy"] == policy]
 
 
 def test_handmade_compliant_stack_passes_every_policy(tmp_path):
-    code, document, output = preflight(_handmade(tmp_path, "prod", []), "prod", tmp_path)
+    code, document, output = preflight(handmade(tmp_path, "prod", []), "prod", tmp_path)
     assert code == 0, output
     assert document["violations"] == [], document["violations"]
 
 
 @pytest.mark.parametrize("policy", sorted(MANDATORY | ADVISORY))
 def test_handmade_stack_breaking_one_lesson_is_caught(tmp_path, policy):
-    code, document, output = preflight(_handmade(tmp_path, "prod", [policy]), "prod", tmp_path)
-    found = _violations(document, policy)
+    code, document, output = preflight(handmade(tmp_path, "prod", [policy]), "prod", tmp_path)
+    found = violations_of(document, policy)
     assert found, output
     level = "mandatory" if policy in MANDATORY else "advisory"
     assert {v["enforcementLevel"] for v in found} == {level}
@@ -70,18 +55,14 @@ def test_handmade_stack_breaking_one_lesson_is_caught(tmp_path, policy):
     assert all(v["urn"].startswith("urn:pulumi:prod::handmade::") for v in found)
 
 
-def _prod_copy(tmp_path: Path, mutate, stack: str = "prod") -> Path:
-    return project_copy(tmp_path, stack, mutate)
 
 
-def _host(config: dict, name: str) -> dict:
-    return next(h for h in config["isp:hosts"] if h["name"] == name)
 
 
 def _dns_onto_web(config: dict) -> None:
     """The name servers retired, and BIND moved onto the web host."""
     config["isp:hosts"] = [h for h in config["isp:hosts"] if h["name"] not in ("ns1", "ns2")]
-    _host(config, "www")["roles"] = ["dns", "web", "webmail"]
+    host_config(config, "www")["roles"] = ["dns", "web", "webmail"]
 
 
 @pytest.mark.parametrize(
@@ -90,13 +71,13 @@ def _dns_onto_web(config: dict) -> None:
         (lambda c: c.update({"isp:dns": {"recursionClients": ["any"]}}), "no-open-recursion"),
         (lambda c: c.update({"isp:dns": {"recursionClients": ["0.0.0.0/0", "::/0"]}}), "no-open-recursion"),
         (_dns_onto_web, "dns-not-cohosted-with-web"),
-        (lambda c: _host(c, "mail").update(publishPtr=False), "mail-host-fcrdns"),
+        (lambda c: host_config(c, "mail").update(publishPtr=False), "mail-host-fcrdns"),
     ],
 )
 def test_prod_with_a_broken_lesson_is_blocked(tmp_path, mutate, policy):
-    code, document, output = preflight(_prod_copy(tmp_path, mutate), "prod", tmp_path)
+    code, document, output = preflight(prod_copy(tmp_path, mutate), "prod", tmp_path)
     assert code == 1, output
-    found = _violations(document, policy)
+    found = violations_of(document, policy)
     assert found and {v["enforcementLevel"] for v in found} == {"mandatory"}
     assert f"[mandatory] {policy}" in output
 
@@ -104,14 +85,14 @@ def test_prod_with_a_broken_lesson_is_blocked(tmp_path, mutate, policy):
 def test_policy_pack_config_can_relax_a_level(tmp_path):
     config = tmp_path / "pack-config.json"
     config.write_text(json.dumps({"no-open-recursion": "advisory"}))
-    project = _prod_copy(tmp_path, lambda c: c.update({"isp:dns": {"recursionClients": ["any"]}}))
+    project = prod_copy(tmp_path, lambda c: c.update({"isp:dns": {"recursionClients": ["any"]}}))
     code, document, output = preflight(project, "prod", tmp_path, "--policy-pack-config", str(config))
     assert code == 0, output
-    assert {v["enforcementLevel"] for v in _violations(document, "no-open-recursion")} == {"advisory"}
+    assert {v["enforcementLevel"] for v in violations_of(document, "no-open-recursion")} == {"advisory"}
 
 
 def test_sarif_and_junit_for_ci(tmp_path):
-    project = _prod_copy(tmp_path, lambda c: _host(c, "mail").update(publishPtr=False))
+    project = prod_copy(tmp_path, lambda c: host_config(c, "mail").update(publishPtr=False))
     sarif, junit = tmp_path / "out.sarif", tmp_path / "out.xml"
     code, _, output = preflight(project, "prod", tmp_path, "--sarif", str(sarif), "--junit", str(junit))
     assert code == 1, output
@@ -127,7 +108,7 @@ def test_secrets_never_surface_in_any_output(tmp_path):
     broken = ["no-open-recursion", "mail-host-fcrdns", "spf-valid"]
     sarif, junit = tmp_path / "out.sarif", tmp_path / "out.xml"
     code, document, output = preflight(
-        _handmade(tmp_path, "prod", broken), "prod", tmp_path, "--sarif", str(sarif), "--junit", str(junit)
+        handmade(tmp_path, "prod", broken), "prod", tmp_path, "--sarif", str(sarif), "--junit", str(junit)
     )
     assert code == 1, output
     assert document["violations"]
@@ -146,14 +127,14 @@ def test_secrets_never_surface_in_any_output(tmp_path):
 
 def test_lab_stack_local_delivery_is_judged_too(tmp_path):
     """The lab delivers with local.Commands, not CopyToRemote: its named.conf is judged all the same."""
-    code, document, output = preflight(_prod_copy(tmp_path, lambda c: None, "lab"), "lab", tmp_path)
+    code, document, output = preflight(prod_copy(tmp_path, lambda c: None, "lab"), "lab", tmp_path)
     assert code == 0, output
     not_judged = [n for n in document["notApplicable"] if n["policy"] == "no-open-recursion"]
-    opened = _prod_copy(
+    opened = prod_copy(
         tmp_path / "opened", lambda c: c.setdefault("isp:dns", {}).update(recursionClients=["any"]), "lab"
     )
     code, document, output = preflight(opened, "lab", tmp_path / "opened")
     assert code == 1, output
-    found = _violations(document, "no-open-recursion")
+    found = violations_of(document, "no-open-recursion")
     assert found and all("command:local:Command::" in v["urn"] for v in found), [v["urn"] for v in found]
     assert not_judged == []  # the lab's named.conf, written by a local.Command, was read and judged (not skipped)

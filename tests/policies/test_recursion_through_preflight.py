@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_pack_through_preflight import _violations, preflight
+from preflight_runs import preflight, violations_of
 
 BINDSPLIT = Path(__file__).parent / "programs" / "bindsplit"
 
@@ -30,7 +30,7 @@ def _not_judged(document: dict, policy: str) -> list[str]:
 def test_bind_split_across_files(tmp_path, case, code):
     status, document, output = preflight(_bindsplit(tmp_path, case), "dev", tmp_path)
     assert status == code, output
-    found = _violations(document, "no-open-recursion")
+    found = violations_of(document, "no-open-recursion")
     if case == "opened-in-local":
         (violation,) = found
         assert violation["enforcementLevel"] == "mandatory"
@@ -39,7 +39,7 @@ def test_bind_split_across_files(tmp_path, case, code):
                 "match-clients { any; }) has recursion yes and no allow-recursion, inheriting allow-query { any; } "
                 "(named.conf.options)") in violation["message"]
         return
-    assert found == [] and _violations(document, "mail-host-fcrdns") == [], document["violations"]
+    assert found == [] and violations_of(document, "mail-host-fcrdns") == [], document["violations"]
     if case == "unseen-include":
         # Not judged, never blocked: what the include holds could close or open recursion.
         (reason,) = _not_judged(document, "no-open-recursion")

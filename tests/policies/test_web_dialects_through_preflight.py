@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_pack_through_preflight import _violations, preflight
+from preflight_runs import preflight, violations_of
 
 WEBHOSTS = Path(__file__).parent / "programs" / "webhosts"
 LESSONS = ("dns-not-cohosted-with-web", "webmail-certificate-matches")
@@ -39,7 +39,7 @@ def _program(tmp_path: Path, case: str) -> Path:
 ])
 def test_web_dialects(tmp_path, case, policy, fragment):
     code, document, output = preflight(_program(tmp_path, case), "dev", tmp_path)
-    judged = {policy_id: _violations(document, policy_id) for policy_id in LESSONS}
+    judged = {policy_id: violations_of(document, policy_id) for policy_id in LESSONS}
     if policy is None:
         assert code == 0, output
         assert judged == {policy_id: [] for policy_id in LESSONS}, judged

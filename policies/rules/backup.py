@@ -111,8 +111,8 @@ def database_hosts(view: stackview.StackView) -> dict[str, tuple[hosts.Host | No
     "one-dump-per-database", lesson=9, level=ADVISORY, severity=Severity.HIGH,
     description="Each database is dumped to its own file, and every database host has a scheduled backup job.",
     remediation="Back up each database to its own file: list the databases when the job runs, pg_dump -Fc each "
-                     "(plus pg_dumpall --globals-only for roles) or mysqldump --single-transaction --databases <db> "
-                     "each, and schedule it with a cron entry or a systemd timer on every database host.",
+                "(plus pg_dumpall --globals-only for roles) or mysqldump --single-transaction --databases <db> "
+                "each, and schedule it with a cron entry or a systemd timer on every database host.",
     url="https://www.postgresql.org/docs/current/app-pg-dumpall.html",
     tags=["backup", "database", "lesson-9"],
 )

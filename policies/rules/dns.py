@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import values
 from hostview import evidence, mailview, named, stackview
@@ -146,13 +145,13 @@ class NoOpenRecursionConfig:
     "no-open-recursion", lesson=3, level=MANDATORY, severity=Severity.HIGH, config=NoOpenRecursionConfig,
     description="BIND must answer recursive queries only for our own address blocks, never for any address.",
     remediation="In options and in every view set `allow-recursion { our_nets; };` and "
-                     "`allow-query-cache { our_nets; };` with `acl our_nets { <our blocks>; };`, or `recursion no;` "
-                     "on authoritative-only servers. `allow-query { any; };` alone opens recursion: BIND falls back "
-                     "to it.",
+                "`allow-query-cache { our_nets; };` with `acl our_nets { <our blocks>; };`, or `recursion no;` "
+                "on authoritative-only servers. `allow-query { any; };` alone opens recursion: BIND falls back "
+                "to it.",
     url="https://bind9.readthedocs.io/en/v9.18.0/reference.html#namedconf-statement-allow-recursion",
     tags=["dns", "lesson-3"],
 )
-def open_recursion(view: stackview.StackView, config: Mapping[str, Any]) -> Iterator[Outcome]:
+def open_recursion(view: stackview.StackView, config: NoOpenRecursionConfig) -> Iterator[Outcome]:
     """Each host's effective named.conf (hostview.named: includes joined, Debian's defaults where the stack is
     silent), judged with BIND's inheritance; what the pack cannot see or read is a note, never a violation."""
     configs = named.of(view)
@@ -182,12 +181,12 @@ class SpfValidConfig:
     config=SpfValidConfig,
     description="Every mail domain publishes exactly one valid SPF record that authorises our mail hosts.",
     remediation="Publish one TXT 'v=spf1 ...' per mail domain: list our mail hosts with ip4:/ip6:/a/mx, keep "
-                     "DNS-querying terms (include, a, mx, ptr, exists, redirect) at 10 or fewer, avoid ptr, end with "
-                     "-all.",
+                "DNS-querying terms (include, a, mx, ptr, exists, redirect) at 10 or fewer, avoid ptr, end with "
+                "-all.",
     url="https://www.rfc-editor.org/rfc/rfc7208#section-4.6.4",
     tags=["dns", "mail", "lesson-6"],
 )
-def spf_findings(view: stackview.StackView, config: Mapping[str, Any]) -> Iterator[Outcome]:
+def spf_findings(view: stackview.StackView, config: SpfValidConfig) -> Iterator[Outcome]:
     limit = config.lookup_limit
     mx_names = {f.rec.name for f in view.of_type("MX") if _is_forward(f.rec.name)}
     spf_names = {f.rec.name for f in view.of_type("TXT") if spfrecord.is_spf(f.rec.value)}
@@ -271,12 +270,12 @@ class ProdZonesProtectedConfig:
     resource_types=set(evidence.ZONE_TYPES) | set(evidence.FILE_TYPES), config=ProdZonesProtectedConfig,
     description="Zones and zone files in a production stack carry protect so no update can delete them.",
     remediation="Create production zones with `opts=pulumi.ResourceOptions(protect=True)` (the stack config "
-                     "`isp:protect: true`). To retire a zone on purpose: lift protect in one reviewed change with this "
-                     "policy set to advisory for that run.",
+                "`isp:protect: true`). To retire a zone on purpose: lift protect in one reviewed change with this "
+                "policy set to advisory for that run.",
     url="https://www.pulumi.com/docs/iac/concepts/options/protect/",
     tags=["dns", "safety"],
 )
-def zone_protection(raw: evidence.RawResource, config: Mapping[str, Any]) -> Iterator[Outcome]:
+def zone_protection(raw: evidence.RawResource, config: ProdZonesProtectedConfig) -> Iterator[Outcome]:
     pattern = config.prod_stack_pattern
     stack = stackview.stack_name(raw.urn)
     try:

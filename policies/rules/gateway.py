@@ -106,13 +106,13 @@ class CustomerSmtpEgressBlockedConfig:
     config=CustomerSmtpEgressBlockedConfig,
     description="The gateway rejects customers' forwarded TCP/25 to anything but our own mail hosts.",
     remediation="In the gateway's forward chain, before any accept for customer traffic: "
-                     "`ip saddr @customer_pools ip daddr != @our_mail_hosts tcp dport 25 reject with tcp reset` "
-                     "(iptables: `-I FORWARD 1 -s POOL ! -d MAILHOST -p tcp --dport 25 -j REJECT --reject-with "
-                     "tcp-reset`; the same in ip6tables for IPv6 pools).",
+                "`ip saddr @customer_pools ip daddr != @our_mail_hosts tcp dport 25 reject with tcp reset` "
+                "(iptables: `-I FORWARD 1 -s POOL ! -d MAILHOST -p tcp --dport 25 -j REJECT --reject-with "
+                "tcp-reset`; the same in ip6tables for IPv6 pools).",
     url="https://www.rfc-editor.org/rfc/rfc5068#section-3",
     tags=["gateway", "mail", "lesson-1"],
 )
-def egress_findings(view: stackview.StackView, config: Mapping[str, Any]) -> Iterator[Outcome]:
+def egress_findings(view: stackview.StackView, config: CustomerSmtpEgressBlockedConfig) -> Iterator[Outcome]:
     rulesets = gatewayview.rulesets(view)
     if not rulesets:
         yield Finding("no firewall ruleset (nftables, iptables or ip6tables) is deployed by this stack: nothing "
@@ -205,8 +205,8 @@ def _judge_egress(hr: gatewayview.HostRuleset, forward: list[nftconf.Chain], lab
     "mail-nat-symmetric", lesson=7, level=ADVISORY, severity=Severity.MEDIUM,
     description="Each dnat public -> private has a snat private -> the same public that no earlier rule overrides.",
     remediation="For every `ip daddr PUB dnat to PRIV` add `ip saddr PRIV snat to PUB` in the postrouting nat "
-                     "chain, before any masquerade or general snat that would also match PRIV (iptables: "
-                     "`-t nat -I POSTROUTING 1 -s PRIV -j SNAT --to-source PUB`, or NETMAP both ways).",
+                "chain, before any masquerade or general snat that would also match PRIV (iptables: "
+                "`-t nat -I POSTROUTING 1 -s PRIV -j SNAT --to-source PUB`, or NETMAP both ways).",
     url="https://wiki.nftables.org/wiki-nftables/index.php/Performing_Network_Address_Translation_(NAT)",
     tags=["gateway", "mail", "lesson-7"],
 )

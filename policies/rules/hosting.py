@@ -117,7 +117,7 @@ def _cohosted(machine: hostmap.Host, dns_files: list[evidence.HostFile], dns_com
     "dns-not-cohosted-with-web", lesson=8, level=MANDATORY, severity=Severity.HIGH,
     description="No host and no address serves both DNS and the web.",
     remediation="Give the name servers (NS targets) their own hosts and addresses; point www, webmail and zone "
-                     "apexes at web hosts that receive no named.conf or zone file and install no web server.",
+                "apexes at web hosts that receive no named.conf or zone file and install no web server.",
     url="https://www.rfc-editor.org/rfc/rfc2182#section-3.1",
     tags=["dns", "web", "lesson-8"],
 )

@@ -54,7 +54,7 @@ def _reverse(address: str) -> str:
     "mail-host-fcrdns", lesson=5, level=MANDATORY, severity=Severity.HIGH,
     description="Every MX target's address has a PTR in the stack whose name resolves back to that address.",
     remediation="Publish a PTR for each mail host address in its reverse zone (x.y.z.in-addr.arpa) naming the "
-                     "host, and an A/AAAA for that name with the same address.",
+                "host, and an A/AAAA for that name with the same address.",
     url="https://www.rfc-editor.org/rfc/rfc1912#section-2.1",
     tags=["dns", "mail", "lesson-5"],
 )
@@ -111,7 +111,7 @@ def fcrdns_findings(view: stackview.StackView, config: Mapping[str, Any]) -> Ite
     "smtp-banner-matches-ptr", lesson=5, level=ADVISORY, severity=Severity.MEDIUM,
     description="Postfix announces (myhostname, smtpd_banner, HELO) the PTR name of the address it sends from.",
     remediation="Set myhostname to the PTR name of the host's public address, keep smtpd_banner = $myhostname "
-                     "ESMTP and smtp_helo_name = $myhostname.",
+                "ESMTP and smtp_helo_name = $myhostname.",
     url="https://www.rfc-editor.org/rfc/rfc5321#section-4.1.1.1",
     tags=["mail", "lesson-5"],
 )
@@ -179,13 +179,13 @@ class SubmissionRequiresAuthConfig:
     config=SubmissionRequiresAuthConfig,
     description="Postfix offers submission on 587 and 465 (and 2525 if used), each requiring SMTP AUTH.",
     remediation="In master.cf: `submission inet n - y - - smtpd -o smtpd_sasl_auth_enable=yes "
-                     "-o smtpd_tls_security_level=encrypt "
-                     "-o smtpd_client_restrictions=permit_sasl_authenticated,reject`, "
-                     "the same for `submissions` with -o smtpd_tls_wrappermode=yes, and for 2525 if offered.",
+                "-o smtpd_tls_security_level=encrypt "
+                "-o smtpd_client_restrictions=permit_sasl_authenticated,reject`, "
+                "the same for `submissions` with -o smtpd_tls_wrappermode=yes, and for 2525 if offered.",
     url="https://www.rfc-editor.org/rfc/rfc6409#section-4.3",
     tags=["mail", "lesson-4"],
 )
-def submission_findings(view: stackview.StackView, config: Mapping[str, Any]) -> Iterator[Outcome]:
+def submission_findings(view: stackview.StackView, config: SubmissionRequiresAuthConfig) -> Iterator[Outcome]:
     hosts, notes = _instances(view, with_main=False)
     if not hosts and not notes:
         yield NotApplicable("no Postfix configuration is delivered by the stack")
@@ -252,13 +252,13 @@ class DailySendLimitConfig:
     config=DailySendLimitConfig,
     description="Authenticated mail passes a policy service that caps each account's mail per day.",
     remediation="Add `check_policy_service unix:ratelimit/policy` before permit_sasl_authenticated in "
-                     "smtpd_recipient_restrictions of the submission services, and configure policyd-rate-limit with "
-                     "limit_by_sasl: true and a [N, 86400] limit at or below the ceiling (or postfwd "
-                     "`action=rate(sasl_username/N/86400/...)`, or a cluebringer quota Track=SASLUsername).",
+                "smtpd_recipient_restrictions of the submission services, and configure policyd-rate-limit with "
+                "limit_by_sasl: true and a [N, 86400] limit at or below the ceiling (or postfwd "
+                "`action=rate(sasl_username/N/86400/...)`, or a cluebringer quota Track=SASLUsername).",
     url="https://www.postfix.org/SMTPD_POLICY_README.html",
     tags=["mail", "lesson-2"],
 )
-def daily_limit_findings(view: stackview.StackView, config: Mapping[str, Any]) -> Iterator[Outcome]:
+def daily_limit_findings(view: stackview.StackView, config: DailySendLimitConfig) -> Iterator[Outcome]:
     ceiling = config.daily_limit_ceiling
     hosts, notes = _instances(view)
     machines = [m for m in hostmap.of(view) if m.of_kind("ratelimit")]
@@ -345,7 +345,7 @@ class MessageSizeLimitConfig:
     url="https://www.postfix.org/postconf.5.html#message_size_limit",
     tags=["mail", "lesson-11"],
 )
-def size_findings(view: stackview.StackView, config: Mapping[str, Any]) -> Iterator[Outcome]:
+def size_findings(view: stackview.StackView, config: MessageSizeLimitConfig) -> Iterator[Outcome]:
     maximum = config.max_message_size_bytes
     hosts, notes = _instances(view)
     if not hosts and not notes:

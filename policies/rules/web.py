@@ -40,9 +40,8 @@ from __future__ import annotations
 
 import datetime
 import posixpath
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from hostview import hosts as hostmap
 from hostview import stackview, webview
@@ -117,12 +116,13 @@ class WebmailCertificateMatchesConfig:
     config=WebmailCertificateMatchesConfig,
     description="The webmail certificate covers the webmail host name, is in date, and webmail is HTTPS only.",
     remediation="Issue the webmail certificate for exactly its host name (certbot certonly -d webmail.<domain>, "
-                     "Caddy's automatic HTTPS, or a provided certificate whose SAN names it), keep it in date, and "
-                     "answer plain HTTP on the webmail name only with a redirect to https://.",
+                "Caddy's automatic HTTPS, or a provided certificate whose SAN names it), keep it in date, and "
+                "answer plain HTTP on the webmail name only with a redirect to https://.",
     url="https://www.rfc-editor.org/rfc/rfc6125#section-6.4",
     tags=["web", "tls", "lesson-10"],
 )
-def webmail_certificate_findings(view: stackview.StackView, config: Mapping[str, Any]) -> Iterator[Outcome]:
+def webmail_certificate_findings(view: stackview.StackView,
+                                 config: WebmailCertificateMatchesConfig) -> Iterator[Outcome]:
     labels = {str(label).lower() for label in config.webmail_labels}
     now = datetime.datetime.now(datetime.UTC)
     judged = False

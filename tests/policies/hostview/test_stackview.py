@@ -167,12 +167,15 @@ def test_view_building_is_linear() -> None:
     timings = []
     for n in (1000, 4000):
         resources = stack(n)
-        began = time.perf_counter()
-        view = view_of(*resources)
-        assert view.ptr_names("100.64.7.9") == ["dyn-7-9.example.net"]
-        assert all(view.addresses(f"h{i}.example.net") for i in range(0, n, 97))
-        timings.append(time.perf_counter() - began)
-    assert timings[1] < 8 * timings[0] + 0.2  # 4x the records: well under quadratic growth
+        runs = []
+        for _ in range(3):  # the fastest of three: a busy machine slows single runs, not the best one
+            began = time.perf_counter()
+            view = view_of(*resources)
+            assert view.ptr_names("100.64.7.9") == ["dyn-7-9.example.net"]
+            assert all(view.addresses(f"h{i}.example.net") for i in range(0, n, 97))
+            runs.append(time.perf_counter() - began)
+        timings.append(min(runs))
+    assert timings[1] < 8 * timings[0] + 0.2  # 4x the records: well under quadratic growth (16x)
 
 
 # ---------------------------------------------------------------------------------------

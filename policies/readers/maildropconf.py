@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from readers.procmailconf import expand
+from readers.procmailconf import expand, special_destination
 
 SYSTEM_MAILBOX = "/var/mail/$LOGNAME"
 
@@ -125,16 +125,10 @@ def _statement(text: str, conditional: bool, number: int, problems: list[str]) -
 def mailbox_kind(name: str) -> str:
     """maildir, undetermined (a path without '/': maildrop looks at it when delivering), pipe,
     forward, discard or unknown (a backquoted command)."""
-    name = name.strip()
-    if name.startswith("|"):
-        return "pipe"
-    if name.startswith("!"):
-        return "forward"
-    if "`" in name:
-        return "unknown"
-    if name == "/dev/null":
-        return "discard"
-    return "maildir" if name.endswith("/") else "undetermined"
+    special = special_destination(name)
+    if special is not None:
+        return special
+    return "maildir" if name.strip().endswith("/") else "undetermined"
 
 
 @dataclass(frozen=True)

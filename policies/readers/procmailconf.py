@@ -151,8 +151,9 @@ def expand(value: str, env: Mapping[str, str]) -> str:
     return "".join(out).strip()
 
 
-def folder_kind(name: str) -> str:
-    """maildir, mh, mbox, discard, pipe, forward or unknown (a backquoted command)."""
+def special_destination(name: str) -> str | None:
+    """pipe, forward, discard or unknown (a backquoted command) where procmail and maildrop read a
+    destination alike; None for a path naming a mailbox."""
     name = name.strip()
     if name.startswith("|"):
         return "pipe"
@@ -162,6 +163,15 @@ def folder_kind(name: str) -> str:
         return "unknown"
     if name == "/dev/null":
         return "discard"
+    return None
+
+
+def folder_kind(name: str) -> str:
+    """maildir, mh, mbox, discard, pipe, forward or unknown (a backquoted command)."""
+    special = special_destination(name)
+    if special is not None:
+        return special
+    name = name.strip()
     if name.endswith("/."):
         return "mh"
     if name.endswith("/"):

@@ -1,0 +1,93 @@
+"""The webmail settings: Roundcube behind nginx and where its certificate comes from (lesson 10)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any, Literal
+
+from pydantic import (
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from components.config.fields import ConfigModel, PrintableText, mailbox
+
+_PEM_BLOCK_RE = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END \1-----")
+
+
+def _certificate_chain_problem(text: str) -> str | None:
+    """Why `text` is not a PEM certificate chain (None when it is). Never quotes the text:
+    a private key pasted here by mistake must not reach an error message."""
+    blocks = _PEM_BLOCK_RE.findall(text)
+    if any("PRIVATE KEY" in label for label, _ in blocks) or "PRIVATE KEY-----" in text:
+        return ("holds a private key; this plain setting is for the public certificate only; set the key with "
+                "`pulumi config set --secret isp:webmailTlsKey < key.pem`")
+    if not blocks or any(label != "CERTIFICATE" for label, _ in blocks):
+        return "must be one or more PEM blocks '-----BEGIN CERTIFICATE-----' ... '-----END CERTIFICATE-----'"
+    if _PEM_BLOCK_RE.sub("", text).strip():
+        return "has text outside its PEM CERTIFICATE blocks"
+    for _, body in blocks:
+        try:
+            base64.b64decode("".join(body.split()), validate=True)
+        except (ValueError, binascii.Error):
+            return "has a CERTIFICATE block whose body is not base64"
+    return None
+
+
+class WebmailCertificate(ConfigModel):
+    """Where the webmail certificate comes from (lesson 10: it names exactly the webmail host).
+
+    `acme`: certbot asks for exactly webmail.<domain>, by HTTP-01 (webroot behind nginx) or
+    DNS-01 (Cloudflare; token in the secret `isp:acmeCloudflareToken`). `provided`: the
+    certificate chain here (public), its key in the secret `isp:webmailTlsKey`.
+    """
+
+    source: Literal["acme", "provided"] = "acme"
+    challenge: Literal["http-01", "dns-01"] = "http-01"
+    # The ACME account's contact; default: organization.contactEmail.
+    email: str | None = None
+    certificate_pem: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else mailbox(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pem(cls, data: Any) -> Any:
+        # Checked on the raw object, so that an error shows the object, never the text.
+        pem = data.get("certificatePem", data.get("certificate_pem")) if isinstance(data, dict) else None
+        if pem is not None:
+            problem = _certificate_chain_problem(pem) if isinstance(pem, str) else "must be text"
+            if problem:
+                raise ValueError(f"certificatePem {problem}")
+        return data
+
+    @model_validator(mode="after")
+    def _fits_source(self) -> WebmailCertificate:
+        if self.source == "provided":
+            if self.certificate_pem is None:
+                raise ValueError("source 'provided' needs certificatePem (the public certificate chain)")
+            for key in ("challenge", "email"):
+                if key in self.model_fields_set:
+                    raise ValueError(f"{key} is an ACME setting; it has no meaning with source 'provided'")
+        elif self.certificate_pem is not None:
+            raise ValueError("certificatePem is only for source 'provided'; with ACME the certificate is issued")
+        return self
+
+    @property
+    def challenge_via_cloudflare(self) -> bool:
+        return self.source == "acme" and self.challenge == "dns-01"
+
+
+class WebmailSettings(ConfigModel):
+    """Roundcube on the `webmail` host, behind nginx, HTTPS only (lesson 10)."""
+
+    certificate: WebmailCertificate = WebmailCertificate()
+    # Shown on Roundcube's login page; default: "<organization.name> Webmail".
+    product_name: PrintableText | None = Field(default=None, min_length=1, max_length=128)
+

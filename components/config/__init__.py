@@ -2,18 +2,12 @@
 
 Every `isp:` key in `Pulumi.<stack>.yaml` is parsed once into frozen pydantic models:
 `fields` (the grammar of single values), `model` (the stack's settings and their
-consistency), `webmail`, and `loading` (reading the keys, explaining what is wrong).
+consistency), `webmail`, `zones_from` (zones kept in files), `keys` (secret key names) and `loading`
+(reading the keys, explaining what is wrong).
 """
 
-from components.config.loading import (
-    ACME_CLOUDFLARE_TOKEN,
-    CONFIG_NAMESPACE,
-    SECRET_KEYS,
-    WEBMAIL_TLS_KEY,
-    ConfigError,
-    load_stack_config,
-    parse_stack_config,
-)
+from components.config.keys import ACME_CLOUDFLARE_TOKEN, CONFIG_NAMESPACE, SECRET_KEYS, WEBMAIL_TLS_KEY
+from components.config.loading import ConfigError, load_stack_config, parse_stack_config
 from components.config.model import (
     CustomerPool,
     DatabaseSettings,

@@ -16,13 +16,10 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components.config.keys import CONFIG_NAMESPACE, SECRET_KEYS
 from components.config.model import StackConfig
+from components.config.zones_from import ZoneListError, listed_zones
 
-CONFIG_NAMESPACE = "isp"
-# Secret `isp:` keys, read with `pulumi.Config("isp").require_secret` and kept out of the model.
-WEBMAIL_TLS_KEY = "webmailTlsKey"  # the provided webmail certificate's private key (PEM)
-ACME_CLOUDFLARE_TOKEN = "acmeCloudflareToken"  # a token allowed DNS:Edit only, for ACME DNS-01
-SECRET_KEYS = ("sshPrivateKey", WEBMAIL_TLS_KEY, ACME_CLOUDFLARE_TOKEN)
 
 class ConfigError(ValueError):
     """A stack config problem, phrased for a person: file, key, value, rule."""
@@ -95,7 +92,10 @@ def parse_stack_config(
     zone_sources: list[tuple[str, int] | None] = []
     inline = values.get("zones") or []
     if values.get("zonesFrom") and isinstance(inline, list):
-        listed, sources = _listed_zones(values["zonesFrom"], project_dir or os.getcwd(), stack_file)
+        try:
+            listed, sources = listed_zones(values["zonesFrom"], project_dir or os.getcwd())
+        except ZoneListError as exc:
+            raise ConfigError(_invalid(stack_file, [str(exc)])) from None
         values["zones"] = [*inline, *listed]
         # Inline zones keep their isp:zones[i] locations; listed ones are named by file.
         zone_sources = [None] * len(inline) + sources
@@ -103,51 +103,6 @@ def parse_stack_config(
         return StackConfig.model_validate(values)
     except ValidationError as exc:
         raise ConfigError(_explain(exc, stack_file, zone_sources)) from None
-
-
-def _listed_zones(files: Any, project_dir: str, stack_file: str) -> tuple[list[Any], list[tuple[str, int] | None]]:
-    """The zones of every `zonesFrom` file in order, with (file, index in file) for each."""
-    if not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
-        shown = json.dumps(files, default=str)[:120]
-        raise ConfigError(_invalid(stack_file, [f"{CONFIG_NAMESPACE}:zonesFrom = {shown}: must be a list of file "
-                                                "paths (relative to the project directory)"]))
-    zones: list[Any] = []
-    sources: list[tuple[str, int] | None] = []
-    for i, name in enumerate(files):
-        problem, listed = _read_zone_list(os.path.join(project_dir, name))
-        if problem:
-            key = f"{CONFIG_NAMESPACE}:zonesFrom[{i}]"
-            raise ConfigError(_invalid(stack_file, [f"{key} = {json.dumps(name)}: {problem}"]))
-        zones.extend(listed)
-        sources.extend((name, j) for j in range(len(listed)))
-    return zones, sources
-
-
-def _read_zone_list(path: str) -> tuple[str | None, list[Any]]:
-    """(problem, zones) of one zonesFrom file: a list of zones as `zones` would hold them, in YAML, or
-    in JSON when the name ends in .json (a list generated from a customer database: 100x faster to read)."""
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as stream:
-            if path.endswith(".json"):
-                document = json.load(stream)
-            else:
-                document = yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror}: {os.path.abspath(path)})", []
-    except UnicodeDecodeError:
-        return "is not UTF-8 text", []
-    except json.JSONDecodeError as exc:
-        return f"is not valid JSON at line {exc.lineno} ({exc.msg})", []
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        return f"is not valid YAML{where} ({getattr(exc, 'problem', None) or 'unreadable'})", []
-    if not isinstance(document, list):
-        found = "an empty file" if document is None else f"a {type(document).__name__}"
-        return f"must hold a list of zones (name, records, ...) as isp:zones does, found {found}", []
-    return None, document
 
 
 def load_stack_config() -> StackConfig:

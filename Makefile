@@ -11,7 +11,7 @@ STACK ?= dev
 DEBIAN_PACKAGES := bind9 bind9-dnsutils nftables postfix dovecot-core dovecot-imapd nginx \
 	policyd-rate-limit iproute2 postgresql php-cli openssl iptables
 
-.PHONY: preview test lint deps debian-packages venv pack-venv clean lab lab-down bench
+.PHONY: preview test fuzz lint deps debian-packages venv pack-venv clean lab lab-down bench
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
@@ -43,6 +43,12 @@ preview: venv pack-venv
 
 test: deps venv pack-venv
 	$(PY) -m pytest -q
+
+# The fuzz tests (also part of `make test`, bounded there) with many more examples; prints how
+# many values were tried per field and renderer and what became of them. FUZZ_EXAMPLES=n to scale.
+FUZZ_EXAMPLES ?= 1000
+fuzz: deps venv pack-venv
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_REPORT=1 $(PY) -m pytest -q tests/fuzz
 
 lint: venv
 	$(PY) -m ruff check .

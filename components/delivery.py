@@ -1,10 +1,19 @@
 """Delivering rendered files to a host: stage, validate with the daemon's checker, swap, reload.
 
 A file that fails validation never replaces the working one: every file of a service is
-copied to a staging directory beside its real path (same basename, so checkers and the
-policy pack know what it is), the daemon's own checker runs on the staged copy, and only
-then are the files swapped in, each previous version kept as a dated copy. If the reload
-fails, the previous files are put back and the service reloaded again.
+copied to an owner-only staging directory beside its real path (same basename, so checkers
+and the policy pack know what it is), the daemon's own checker runs on the staged copy, and
+only then are the files swapped in, all or nothing (`install_script`): under a per-host
+lock, each previous version copied aside (under STATE_DIR, never beside the real file), each
+staged file renamed over its real path, and on any failure or signal from the first swap on,
+every file put back and the old configuration reloaded. A journal makes even SIGKILL
+recoverable: the next delivery to the host puts the files back first.
+
+A swap renames the staged file itself (the bytes checked are the bytes installed) after a
+`chmod` to its final mode; its owner is the deploying user, as with `install` before. Staged
+copies are owner-only: the local copy writes them 0600; over SSH, `CopyToRemote` (SFTP)
+creates them with the server's default mode, which it cannot set, and the staging
+directory's 0700 (checked before the copy and again before the swap) keeps other users out.
 
 Every word of the install script goes through `shlex.quote`: no config value reaches a
 shell unquoted.
@@ -65,39 +74,252 @@ def _words(argv: Sequence[str]) -> str:
     return " ".join(shlex.quote(word) for word in argv)
 
 
+# Per host, owner-only: the lock that serializes deliveries, the journal of the one in progress and,
+# under backup/<real path>/, the copies of the files it replaces. Not beside the real files: no daemon
+# include glob (sites-enabled/*, conf.d/*) may ever read a backup.
+STATE_DIR = "/var/lib/isp-delivery"
+KEEP_BACKUPS = 5  # copies kept per file
+LOCK_WAIT_SECONDS = 300  # how long a delivery waits for another one to the same host
+_MODE_RE = re.compile(r"^[0-7]{3,4}$")
+
+# $1: a directory only this user may use. Created 0700 when absent; refused when it is a symlink,
+# another user's, or open to others: whoever can write in it could swap a staged file between the
+# check and the swap. (In a setgid parent such as /etc/bind it is 2700: the group still has no access.)
+_OWNED_DIR = """\
+isp_owned_dir() {
+  [ -L "$1" ] || [ -e "$1" ] || mkdir -m 0700 -- "$1" || :
+  isp_found=$(stat -c '%F, uid %u, mode %a' -- "$1" 2>/dev/null) || isp_found='nothing there'
+  case $isp_found in
+    "directory, uid $(id -u), mode 700" | "directory, uid $(id -u), mode 2700") ;;
+    *) echo "refusing $1: it must be a directory owned by uid $(id -u) with mode 0700, found $isp_found" >&2
+       exit 1 ;;
+  esac
+}
+"""
+
+# Runs on any exit. Once the first file may have been swapped (phase swapping or reloading) it puts
+# every file back by running the journal, which also reloads the old configuration if the reload had
+# started. HUP/INT/TERM exit through it; SIGKILL cannot be caught: the journal stays, and the next
+# delivery to the host runs it before anything else.
+_ON_EXIT = """\
+isp_exit() {
+  isp_status=$?
+  trap '' HUP INT TERM
+  set +e
+  [ "$isp_status" -ne 0 ] || [ "$isp_phase" = done ] || isp_status=1
+  if [ "$isp_status" -eq 0 ]; then exit 0; fi
+  isp_what="$isp_doing failed (exit status $isp_status)"
+  [ -z "$isp_signal" ] || isp_what="interrupted by SIG$isp_signal while $isp_doing"
+  case $isp_phase in
+    swapping | reloading)
+      if ( . "$isp_state/journal" ); then
+        rm -f -- "$isp_state/journal"
+        echo "$isp_what; previous configuration restored: every file of this delivery is back as it was" >&2
+      else
+        echo "$isp_what; putting the previous files back FAILED (see above): $isp_state/journal is kept" \\
+          "and the next delivery to this host retries it first" >&2
+      fi ;;
+    done) echo "$isp_what, after every file was swapped in and reloaded" >&2 ;;
+    *) echo "$isp_what; no file of this delivery was changed" >&2 ;;
+  esac
+  exit "$isp_status"
+}
+trap isp_exit EXIT
+trap 'isp_signal=HUP; exit 129' HUP
+trap 'isp_signal=INT; exit 130' INT
+trap 'isp_signal=TERM; exit 143' TERM
+"""
+
+# The journal's own helper (the journal is self-contained: a later script version must still run it).
+# $1 the real path, $2 its staged path, $3 the copy kept before the delivery, $4 the marker saying the
+# file did not exist. A swapped-in file is staged again first, so that a retry finds every staged file.
+_PUT_BACK = """\
+isp_put() {
+  if [ ! -e "$2" ] && [ -f "$1" ]; then
+    cp -- "$1" "$2.isp-tmp" && mv -f -- "$2.isp-tmp" "$2" || echo "could not stage $1 again" >&2
+  fi
+  if [ -f "$3" ]; then
+    cp -p -- "$3" "$2.isp-old" && mv -f -T -- "$2.isp-old" "$1" ||
+      { echo "could not put back $1 from $3" >&2; isp_failed=1; }
+  elif [ -e "$4" ]; then
+    rm -f -- "$1" || { echo "could not remove $1 (it did not exist before)" >&2; isp_failed=1; }
+  else
+    echo "no copy of $1 was kept ($3 is missing); left as it is" >&2; isp_failed=1
+  fi
+}
+"""
+
+
+def _check_files(files: Sequence[ManagedFile]) -> None:
+    """Paths the script can place, back up and put back: absolute, normal, one each, a plain mode."""
+    seen: set[str] = set()
+    for managed in files:
+        path = managed.path
+        if not path.startswith("/") or posixpath.normpath(path) != path or "\0" in path or path == "/":
+            raise ValueError(f"a managed file needs an absolute, normalised path, got {path!r}")
+        if posixpath.basename(path) == STAGING_DIRNAME:
+            raise ValueError(f"{path!r}: {STAGING_DIRNAME} is the staging directory's name")
+        if path in seen:
+            raise ValueError(f"{path!r} is delivered twice in one ServiceConfig")
+        seen.add(path)
+        if not _MODE_RE.match(managed.mode):
+            raise ValueError(f"{path!r}: mode must be octal such as 0644, got {managed.mode!r}")
+
+
+def backup_dir(path: str, state_dir: str = STATE_DIR) -> str:
+    """Where the copies of `path` are kept: <state>/backup/<path>/<stamp>.bak (owner-only)."""
+    return posixpath.join(state_dir, "backup", path.lstrip("/"))
+
+
+def staging_script(staging_dirs: Sequence[str]) -> str:
+    """The POSIX shell script that creates the staging directories owner-only (parents as usual: a daemon
+    reads /etc/bind/zones) and refuses one that exists as a symlink, another user's, or not 0700."""
+    q = shlex.quote
+    parents = sorted({posixpath.dirname(d) for d in staging_dirs})
+    lines = ["set -eu", _OWNED_DIR.rstrip("\n"), "umask 022", f"mkdir -p -- {_words(parents)}", "umask 077"]
+    lines += [f"isp_owned_dir {q(d)}" for d in staging_dirs]
+    return "\n".join(lines) + "\n"
+
+
+def _journal(files: Sequence[ManagedFile], reload: Sequence[Sequence[str]], state_dir: str) -> str:
+    """The journal's body (after `isp_stamp=` and `isp_reloading=`): puts every file back, then reloads
+    the old configuration if the reload had started. Exits 1 if a file could not be put back."""
+    q = shlex.quote
+    lines = ["# An isp delivery in progress on this host: run (sourced) to put back every file it swaps in.",
+             "set +e", "isp_failed=0", _PUT_BACK.rstrip("\n")]
+    for managed in files:
+        kept = q(backup_dir(managed.path, state_dir))
+        lines.append(f'isp_put {q(managed.path)} {q(staging_path(managed.path))} {kept}/"$isp_stamp.bak" '
+                     f'{kept}/"$isp_stamp.none"')
+    if reload:
+        words = " && ".join(_words(argv) for argv in reload)
+        failed = q(f"reloading the previous configuration failed too: {words}")
+        lines.append(f'if [ "$isp_reloading" = 1 ]; then {{ {words}; }} 9>&- || echo {failed} >&2; fi')
+    lines.append('exit "$isp_failed"')
+    return "\n".join(lines) + "\n"
+
+
 def install_script(
     files: Sequence[ManagedFile],
     checks: Sequence[Sequence[str]],
     reload: Sequence[Sequence[str]],
+    *,
+    state_dir: str = STATE_DIR,
+    lock_wait: int = LOCK_WAIT_SECONDS,
+    keep: int = KEEP_BACKUPS,
 ) -> str:
-    """The POSIX shell script that validates staged files, swaps them in and reloads.
+    """The POSIX shell script that checks the staged files, swaps them in and reloads: all or nothing.
 
-    `checks` run on the staged copies before anything is touched; `reload` runs after the
-    swap, and a failing reload restores the previous files (and reloads them).
+    Under a per-host lock: a journal left by a delivery that was killed is run first; every staged file
+    must be there, a regular file in an owner-only staging directory; `checks` run on the staged copies;
+    each real file is copied to <state>/backup; only then is each staged file given its mode and renamed
+    over its real path (a rename is atomic: a reader sees the old file or the new one, never a mix). A
+    failure or signal from the first swap on puts every file back and, if the reload had started, reloads
+    the old configuration. The staged copies are gone after a swap (a failed one stages them again, for a
+    retry); the newest `keep` backups of each file are kept.
     """
-    lines = ["set -eu", "stamp=$(date -u +%Y%m%dT%H%M%SZ)"]
-    for argv in checks:
-        failed = shlex.quote(f"validation failed: {_words(argv)}")
-        lines.append(f"{_words(argv)} || {{ echo {failed} >&2; exit 1; }}")
+    _check_files(files)
+    if keep < 1 or lock_wait < 0:
+        raise ValueError(f"keep at least one backup and wait a non-negative time, got {keep=} {lock_wait=}")
+    q = shlex.quote
+    state = q(state_dir)
+    lines = [
+        "set -eu",
+        "umask 077",
+        "LC_ALL=C; export LC_ALL",
+        f"isp_state={state}",
+        "isp_phase=preparing isp_signal= isp_doing='taking the delivery lock'",
+        _OWNED_DIR.rstrip("\n"),
+        _ON_EXIT.rstrip("\n"),
+        'isp_owned_dir "$isp_state"',
+        # fd 9 holds the lock; every command the script starts gets it closed (9>&-), so a daemon a
+        # reload starts cannot keep the host locked.
+        'exec 9>>"$isp_state/lock"',
+        'command -v flock >/dev/null || { echo "flock (util-linux) is needed to serialize deliveries" >&2; exit 1; }',
+        f'flock -w {int(lock_wait)} 9 || {{ echo "another delivery to this host holds $isp_state/lock;" '
+        f'"gave up after {int(lock_wait)} s" >&2; exit 1; }}',
+        'if [ -e "$isp_state/journal" ]; then',
+        '  isp_doing="putting back the files of an interrupted delivery ($isp_state/journal)"',
+        '  echo "a delivery to this host was interrupted; putting its files back first" >&2',
+        '  ( . "$isp_state/journal" )',
+        '  rm -f -- "$isp_state/journal"',
+        "fi",
+        "isp_doing='checking the staging directories and staged files'",
+    ]
+    lines += [f"isp_owned_dir {q(d)}" for d in sorted({posixpath.dirname(staging_path(f.path)) for f in files})]
     for managed in files:
-        real, staged = shlex.quote(managed.path), shlex.quote(staging_path(managed.path))
-        mode = shlex.quote(managed.mode)
-        lines.append(f'mkdir -p "$(dirname {real})"')
-        lines.append(f'if [ -e {real} ]; then cp -p {real} {real}."$stamp".bak; fi')
-        lines.append(f"install -m {mode} {staged} {real}")
+        staged = q(staging_path(managed.path))
+        missing = q(f"staged file {staging_path(managed.path)} is missing or not a regular file")
+        lines.append(f"[ -f {staged} ] && [ ! -L {staged} ] || {{ echo {missing} >&2; exit 1; }}")
+    for argv in checks:
+        failed = q(f"validation failed: {_words(argv)}")
+        lines.append(f"isp_doing={q('checking: ' + _words(argv))}")
+        lines.append(f"9>&- {_words(argv)} || {{ echo {failed} >&2; exit 1; }}")
+    lines.append("isp_stamp=$(date -u +%Y%m%dT%H%M%S.%NZ).$$")
+    for managed in files:
+        real, kept = q(managed.path), q(backup_dir(managed.path, state_dir))
+        lines.append(f"isp_doing={q('keeping a copy of ' + managed.path)}")
+        lines.append(f"mkdir -p -- {kept}")
+        lines.append(f'if [ -e {real} ]; then cp -p -- {real} {kept}/"$isp_stamp".bak; '
+                     f'else touch -- {kept}/"$isp_stamp.none"; fi')
+    lines += [
+        f"isp_journal={q(_journal(files, reload, state_dir))}",
+        "isp_doing='writing the journal'",
+        *_commit_journal(0),
+        "isp_phase=swapping",
+    ]
+    for managed in files:
+        lines += [f"isp_doing={q('swapping in ' + managed.path)}", swap_text(managed)]
     if reload:
-        restore = "; ".join(
-            f'if [ -e {shlex.quote(m.path)}."$stamp".bak ]; then cp -p {shlex.quote(m.path)}."$stamp".bak '
-            f"{shlex.quote(m.path)}; else rm -f {shlex.quote(m.path)}; fi"
-            for m in files
-        )
-        reload_words = " && ".join(_words(argv) for argv in reload)
-        lines.append(f"if ! {{ {reload_words}; }}; then")
-        lines.append(f"  {restore}")
-        lines.append(f"  {reload_words} || true")
-        lines.append("  echo 'reload failed; previous configuration restored' >&2; exit 1")
-        lines.append("fi")
+        lines += [*_commit_journal(1), "isp_phase=reloading"]
+        for argv in reload:  # one statement each: `set -e` ignores a failure on the left of `&&`
+            lines += [f"isp_doing={q('the reload (' + _words(argv) + ')')}", f"9>&- {_words(argv)}"]
+    # Delivered: from here on a failure only leaves some tidying undone (the journal must go, or the next
+    # delivery would put the previous files back).
+    lines += ["isp_phase=done isp_doing='removing the journal'", 'rm -f -- "$isp_state/journal"', "set +e",
+              *_tidy(files, state_dir, keep), "exit 0"]
     return "\n".join(lines) + "\n"
+
+
+def swap_text(managed: ManagedFile) -> str:
+    """The two lines of an install script that put `managed` in place: its staged copy given its final mode,
+    then renamed over the real path (atomic)."""
+    staged = shlex.quote(staging_path(managed.path))
+    return f"chmod {shlex.quote(managed.mode)} {staged}\nmv -f -T -- {staged} {shlex.quote(managed.path)}"
+
+
+def _commit_journal(reloading: int) -> list[str]:
+    """Write the journal beside its final name, then rename it: a journal is whole or absent."""
+    return [
+        'exec 8>"$isp_state/journal.new"',
+        f'printf \'isp_stamp=%s\\nisp_reloading={reloading}\\n%s\' "$isp_stamp" "$isp_journal" >&8',
+        "exec 8>&-",
+        'mv -f -- "$isp_state/journal.new" "$isp_state/journal"',
+    ]
+
+
+def _tidy(files: Sequence[ManagedFile], state_dir: str, keep: int) -> list[str]:
+    """After a delivery: leftovers of an earlier put-back go, dated copies an older version of this script
+    left beside the real file move in with the others, and each file keeps its newest `keep` copies."""
+    q = shlex.quote
+    lines = [
+        "isp_prune() {",
+        "  isp_n=0",
+        '  for isp_b in "$1"/*; do if [ -f "$isp_b" ]; then isp_n=$((isp_n + 1)); fi; done',
+        '  for isp_b in "$1"/*; do',
+        f'    if [ "$isp_n" -le {int(keep)} ]; then break; fi',
+        '    if [ -f "$isp_b" ]; then rm -f -- "$isp_b"; isp_n=$((isp_n - 1)); fi',
+        "  done",
+        "}",
+    ]
+    stamp = "[0-9]" * 8 + "T" + "[0-9]" * 6 + "Z"
+    for managed in files:
+        real, staged, kept = q(managed.path), q(staging_path(managed.path)), q(backup_dir(managed.path, state_dir))
+        lines.append(f"rm -f -- {staged}.isp-tmp {staged}.isp-old")
+        lines.append(f'for isp_b in {real}.{stamp}.bak; do if [ -f "$isp_b" ]; then '
+                     f'isp_s=${{isp_b#{real}.}}; mv -f -- "$isp_b" {kept}/"${{isp_s%.bak}}".bak; fi; done')
+        lines.append(f"isp_prune {kept}")
+    return lines
 
 
 class HostConnection(BaseModel):
@@ -164,8 +386,9 @@ exec nsenter --net="/run/netns/$ns" --mount="/proc/$pid/ns/mnt" -- /bin/sh -c \\
   'cd / && PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin && export PATH && exec /bin/sh -c "$1"' \\
   isp-host "$3"
 """
-# A local copy: the content arrives on stdin and is written to the staged path, owner-only.
-WRITE_STAGED = 'umask 077 && cat > "$ISP_STAGED_PATH"'
+# A local copy: the content arrives on stdin and is written to the staged path, owner-only (a new file,
+# 0600 from the start, whatever mode a copy left there by a failed delivery had).
+WRITE_STAGED = 'umask 077 && rm -f "$ISP_STAGED_PATH" && cat > "$ISP_STAGED_PATH"'
 
 
 class ServiceConfigArgs(BaseModel):
@@ -176,6 +399,9 @@ class ServiceConfigArgs(BaseModel):
     checks: list[list[str]] = []
     reload: list[list[str]] = []
     protect: bool = False
+    # Secret files (a TLS key, an API token): path -> a secret Output of the content, which replaces the
+    # ManagedFile's (empty) content. The content stays an Output: never in a plan, trigger or log in clear.
+    secret_contents: dict[str, Any] = {}
 
 
 class ServiceConfig(pulumi.ComponentResource):
@@ -183,34 +409,42 @@ class ServiceConfig(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ServiceConfigArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("isp:delivery:ServiceConfig", name, None, opts)
-        transport = _Transport(args.connection)
+        transport = Transport(args.connection)
         staging_dirs = sorted({posixpath.dirname(staging_path(f.path)) for f in args.files})
+        script = install_script(args.files, args.checks, args.reload)
+        contents = [args.secret_contents.get(f.path, f.content) for f in args.files]
+        digests = [_content_digest(content) for content in contents]
+        # A swap consumes the staged copies, so any change re-stages every file of the set (and checks the
+        # staging directories again first), not only the files whose content changed.
+        delivery = pulumi.Output.all(script, *digests).apply(lambda parts: _digest("\n".join(parts))) \
+            if args.secret_contents else _digest("\n".join([script, *digests]))
         prepare = transport.command(
             f"{name}-staging",
-            create=_words(["mkdir", "-p", "-m", "0700", *staging_dirs]),
-            triggers=staging_dirs,
+            create=staging_script(staging_dirs),
+            triggers=[*staging_dirs, delivery],
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         copies = [
             transport.copy(
                 f"{name}-{managed.resource_role}",
-                managed,
+                staging_path(managed.path),
+                content,
+                triggers=[digest, delivery],
                 opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[prepare]),
             )
-            for managed in args.files
+            for managed, content, digest in zip(args.files, contents, digests, strict=True)
         ]
-        script = install_script(args.files, args.checks, args.reload)
         self.install = transport.command(
             f"{name}-install",
             create=script,
             update=script,
-            triggers=[_digest(f.content) for f in args.files],
+            triggers=digests,
             opts=pulumi.ResourceOptions(parent=self, depends_on=copies),
         )
         self.register_outputs({"installed": self.install.stdout})
 
 
-class _Transport:
+class Transport:
     """The two resource kinds that carry stage -> validate -> swap -> reload to a host: a command run on
     it, and a file copied to its staged path. Over SSH: `remote.Command` and `remote.CopyToRemote`;
     locally: `local.Command`s run inside the local host, the copy's content on stdin."""
@@ -231,21 +465,28 @@ class _Transport:
         return command.remote.Command(name, connection=self._ssh, create=create, update=update, triggers=triggers,
                                       opts=opts)
 
-    def copy(self, name: str, managed: ManagedFile, *, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-        staged, triggers = staging_path(managed.path), [_digest(managed.content)]
+    def copy(self, name: str, staged: str, content: Any, *, triggers: list[Any],
+             opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+        """A file's content (text, or a secret Output of it) copied to its staged path."""
         if self._local:
             return command.local.Command(
                 name,
                 create=WRITE_STAGED,
-                stdin=managed.content,
+                stdin=content,
                 # Data, not shell text: which host and which staged file this content is for.
                 environment={"ISP_HOST": self._connection.host, "ISP_STAGED_PATH": staged},
                 interpreter=self._interpreter,
                 triggers=triggers,
                 opts=opts,
             )
-        return command.remote.CopyToRemote(name, connection=self._ssh, source=pulumi.StringAsset(managed.content),
-                                           remote_path=staged, triggers=triggers, opts=opts)
+        source = content.apply(pulumi.StringAsset) if isinstance(content, pulumi.Output) \
+            else pulumi.StringAsset(content)
+        return command.remote.CopyToRemote(name, connection=self._ssh, source=source, remote_path=staged,
+                                           triggers=triggers, opts=opts)
+
+
+def _content_digest(content: Any) -> Any:
+    return content.apply(_digest) if isinstance(content, pulumi.Output) else _digest(content)
 
 
 def _digest(text: str) -> str:

@@ -10,28 +10,29 @@ preview file) are staged beside their real paths, checked on the host with opens
 a SAN naming the host, the key belongs to the certificate), and only then swapped in, the
 previous pair kept as dated copies; nginx is tested and reloaded, or the old pair returns.
 
-Secret files cannot go through `ServiceConfig` (its content is plain text, digested into
-triggers), so they are staged and installed here with the same install script.
+`render_web_certificate` is pure: the program renders every public file of the stack before it
+registers anything (`components/stack.py`); the secrets stay Outputs.
+
+Secret files go through `ServiceConfig` too, their content a secret Output (`secret_contents`).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import posixpath
 import shlex
 from typing import Any, Literal
 
 import pulumi
-import pulumi_command as command
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from components.delivery import (
-    WRITE_STAGED,
     HostConnection,
     ManagedFile,
     ServiceConfig,
     ServiceConfigArgs,
-    install_script,
+    Transport,
     staging_path,
 )
 from components.render.certificate import (
@@ -68,19 +69,56 @@ class WebCertificateArgs(BaseModel):
             raise ValueError("ACME DNS-01 through Cloudflare needs cloudflare_token")
         return self
 
+    @functools.cached_property
+    def rendered(self) -> RenderedWebCertificate:
+        """Every public file and check, rendered once (a refused value raises here, before anything is
+        registered); the secrets stay Outputs until the component places them."""
+        return render_web_certificate(self)
+
+
+class RenderedWebCertificate(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    cert_path: str
+    key_path: str
+    checks: list[list[str]] = []  # provided: openssl on the staged pair
+    script_path: str | None = None  # ACME: the certbot script
+    acme: ServiceConfigArgs | None = None  # ACME: the script's delivery, bootstrapping a certificate
+
+
+def render_web_certificate(args: WebCertificateArgs) -> RenderedWebCertificate:
+    cert_path, key_path = certificate_paths(args.name)
+    if args.source == "provided":
+        checks = provided_certificate_checks(args.name, staging_path(cert_path), staging_path(key_path))
+        return RenderedWebCertificate(cert_path=cert_path, key_path=key_path, checks=checks)
+    script_path = acme_script_path(args.name)
+    script = render_acme_script(
+        name=args.name, email=args.acme_email, challenge=args.challenge,
+        cert_dir=posixpath.dirname(cert_path), script_path=script_path,
+    )
+    acme = ServiceConfigArgs(
+        connection=args.connection,
+        files=[ManagedFile(script_path, script, mode="0755", role="acme-script")],
+        checks=[["sh", "-n", staging_path(script_path)]],
+        # Until the first issuance, a short-lived self-signed certificate lets nginx start.
+        reload=[[script_path, "bootstrap"]],
+    )
+    return RenderedWebCertificate(cert_path=cert_path, key_path=key_path, script_path=script_path, acme=acme)
+
 
 class WebCertificate(pulumi.ComponentResource):
     def __init__(self, name: str, args: WebCertificateArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        rendered = args.rendered  # before the first registration: a refused value registers nothing
         evidence = {"certificateName": args.name, "source": args.source}
         super().__init__("isp:web:WebCertificate", name, evidence, opts)
-        self.cert_path, self.key_path = certificate_paths(args.name)
-        self.script_path: str | None = None
+        self.cert_path, self.key_path = rendered.cert_path, rendered.key_path
+        self.script_path: str | None = rendered.script_path
         self.script_digest: str | None = None
         self._connection = args.connection
         if args.source == "provided":
-            self._provided(name, args)
+            self._provided(name, args, rendered)
         else:
-            self._acme(name, args)
+            self._acme(name, args, rendered)
         self.register_outputs({**evidence, "certificatePath": self.cert_path})
 
     def request_command(self, name: str, after: list[pulumi.Resource],
@@ -88,90 +126,32 @@ class WebCertificate(pulumi.ComponentResource):
         """ACME: run `request` once `after` (the nginx site answering the challenge) is in place."""
         if self.script_path is None:
             return None
-        return _command(name, self._connection, f"{shlex.quote(self.script_path)} request",
-                        triggers=[self.script_digest],
-                        opts=pulumi.ResourceOptions(parent=parent, depends_on=after))
+        return Transport(self._connection).command(
+            name, create=f"{shlex.quote(self.script_path)} request", triggers=[self.script_digest],
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=after))
 
-    def _provided(self, name: str, args: WebCertificateArgs) -> None:
-        cert = ManagedFile(self.cert_path, args.certificate_pem, mode="0644")
-        key = ManagedFile(self.key_path, "", mode="0600")
-        checks = provided_certificate_checks(args.name, staging_path(self.cert_path), staging_path(self.key_path))
-        key_digest = pulumi.Output.secret(args.private_key).apply(_digest)
-        self.install = _deliver(
-            name, args.connection, self, [(cert, args.certificate_pem), (key, pulumi.Output.secret(args.private_key))],
-            checks=checks, reload=NGINX_RELOAD, triggers=[_digest(args.certificate_pem), key_digest],
-        )
+    def _provided(self, name: str, args: WebCertificateArgs, rendered: RenderedWebCertificate) -> None:
+        self.install = ServiceConfig(f"{name}-tls", ServiceConfigArgs(
+            connection=args.connection,
+            files=[ManagedFile(self.cert_path, args.certificate_pem, mode="0644"),
+                   ManagedFile(self.key_path, "", mode="0600")],
+            secret_contents={self.key_path: pulumi.Output.secret(args.private_key)},
+            checks=rendered.checks, reload=NGINX_RELOAD,
+        ), opts=pulumi.ResourceOptions(parent=self))
 
-    def _acme(self, name: str, args: WebCertificateArgs) -> None:
-        self.script_path = acme_script_path(args.name)
-        script = render_acme_script(
-            name=args.name, email=args.acme_email, challenge=args.challenge,
-            cert_dir=posixpath.dirname(self.cert_path), script_path=self.script_path,
-        )
-        self.script_digest = _digest(script)
+    def _acme(self, name: str, args: WebCertificateArgs, rendered: RenderedWebCertificate) -> None:
+        self.script_digest = _digest(rendered.acme.files[0].content)
         depends: list[pulumi.Resource] = []
         if args.challenge == "dns-01":
+            # The token is a secret: rendered inside the Output, never in the program's plan.
             credentials = pulumi.Output.secret(args.cloudflare_token).apply(render_cloudflare_credentials)
-            staged = staging_path(CLOUDFLARE_CREDENTIALS)
-            depends.append(_deliver(
-                f"{name}-cloudflare", args.connection, self,
-                [(ManagedFile(CLOUDFLARE_CREDENTIALS, "", "0600"), credentials)],
-                checks=[["grep", "-q", "^dns_cloudflare_api_token = ", staged]], reload=[],
-                triggers=[credentials.apply(_digest)],
-            ))
-        ServiceConfig(
-            f"{name}-acme",
-            ServiceConfigArgs(
+            depends.append(ServiceConfig(f"{name}-cloudflare", ServiceConfigArgs(
                 connection=args.connection,
-                files=[ManagedFile(self.script_path, script, mode="0755", role="acme-script")],
-                checks=[["sh", "-n", staging_path(self.script_path)]],
-                # Until the first issuance, a short-lived self-signed certificate lets nginx start.
-                reload=[[self.script_path, "bootstrap"]],
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
-        )
-
-
-def _deliver(name: str, connection: HostConnection, parent: pulumi.Resource,
-             files: list[tuple[ManagedFile, Any]], *, checks: list[list[str]], reload: list[list[str]],
-             triggers: list[Any]) -> pulumi.Resource:
-    """Stage `files` (content may be a secret Output), run `checks`, swap them in, reload: as ServiceConfig does."""
-    staging_dirs = sorted({posixpath.dirname(staging_path(f.path)) for f, _ in files})
-    prepare = _command(f"{name}-staging", connection, " ".join(shlex.quote(w) for w in ["mkdir", "-p", "-m", "0700",
-                                                                                       *staging_dirs]),
-                       triggers=staging_dirs, opts=pulumi.ResourceOptions(parent=parent))
-    copies = []
-    for managed, content in files:
-        role = posixpath.basename(managed.path)
-        opts = pulumi.ResourceOptions(parent=parent, depends_on=[prepare])
-        if connection.transport == "local":
-            copies.append(command.local.Command(
-                f"{name}-{role}", create=WRITE_STAGED, stdin=content,
-                environment={"ISP_HOST": connection.host, "ISP_STAGED_PATH": staging_path(managed.path)},
-                interpreter=connection.interpreter(), triggers=[_content_digest(content)], opts=opts))
-        else:
-            source = content.apply(pulumi.StringAsset) if isinstance(content, pulumi.Output) else pulumi.StringAsset(
-                content)
-            copies.append(command.remote.CopyToRemote(
-                f"{name}-{role}", connection=connection.args(), source=source,
-                remote_path=staging_path(managed.path), triggers=[_content_digest(content)], opts=opts))
-    script = install_script([managed for managed, _ in files], checks, reload)
-    return _command(f"{name}-install", connection, script, triggers=triggers, update=script,
-                    opts=pulumi.ResourceOptions(parent=parent, depends_on=copies))
-
-
-def _command(name: str, connection: HostConnection, create: str, *, triggers: list[Any],
-             opts: pulumi.ResourceOptions, update: str | None = None) -> pulumi.Resource:
-    if connection.transport == "local":
-        # ISP_HOST names the host the command runs on, so the policy pack places what it installs there.
-        return command.local.Command(name, create=create, update=update, interpreter=connection.interpreter(),
-                                     environment={"ISP_HOST": connection.host}, triggers=triggers, opts=opts)
-    return command.remote.Command(name, connection=connection.args(), create=create, update=update,
-                                  triggers=triggers, opts=opts)
-
-
-def _content_digest(content: Any) -> Any:
-    return content.apply(_digest) if isinstance(content, pulumi.Output) else _digest(content)
+                files=[ManagedFile(CLOUDFLARE_CREDENTIALS, "", "0600")],
+                secret_contents={CLOUDFLARE_CREDENTIALS: credentials},
+                checks=[["grep", "-q", "^dns_cloudflare_api_token = ", staging_path(CLOUDFLARE_CREDENTIALS)]],
+            ), opts=pulumi.ResourceOptions(parent=self)))
+        ServiceConfig(f"{name}-acme", rendered.acme, opts=pulumi.ResourceOptions(parent=self, depends_on=depends))
 
 
 def _digest(text: str) -> str:

@@ -48,7 +48,7 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from .model import SECRET_SIG, SIG_KEY, Registration
-from .stackconfig import MAX_ENVIRONMENT_VARIABLE_BYTES
+from .stackconfig import MAX_ENVIRONMENT_VARIABLE_BYTES, scrub
 
 PACK_START_TIMEOUT_SECONDS = 30.0
 PACK_CALL_TIMEOUT_SECONDS = 300.0
@@ -657,7 +657,8 @@ class _PackSession:
 
     def _drain_stderr(self) -> None:
         for raw in iter(self.process.stderr.readline, b""):
-            line = self._redact(raw.decode("utf-8", "replace").rstrip("\r\n"))
+            # A pack's traceback may quote what a policy read: known secrets masked, secret-looking text redacted.
+            line = scrub(self._redact(raw.decode("utf-8", "replace").rstrip("\r\n")))
             self._stderr_tail.append(line)
             print(f"[{self.name}] {line}", file=sys.stderr)
 
@@ -667,7 +668,7 @@ class _PackSession:
         port_line = self.process.stdout.readline()
         first_line.put(port_line.decode("utf-8", "replace") if port_line else None)
         for raw in iter(self.process.stdout.readline, b""):
-            print(f"[{self.name}] {self._redact(raw.decode('utf-8', 'replace').rstrip())}", file=sys.stderr)
+            print(f"[{self.name}] {scrub(self._redact(raw.decode('utf-8', 'replace').rstrip()))}", file=sys.stderr)
 
     def stop(self) -> None:
         """Cancel, close the channel, end the process (SIGTERM, then SIGKILL after a grace period)."""

@@ -1,16 +1,24 @@
 """`python -m preflight preview`: an offline `pulumi preview` (and `--policy-pack`) for Pulumi Python programs.
 
 Exit codes: 0 clean (or advisory violations only), 1 a mandatory policy violation, 2 a program,
-config or policy pack error.
+config or policy pack error (and any failure of preflight itself: 1 never means anything but a verdict).
+
+Results are never stale: a run first removes the previous ones (`<build-dir>/<stack>/hosts`, the
+--json, --sarif and --junit files), writes each new one beside its place and renames it in, and
+publishes host files, SARIF and JUnit only when the preview succeeds. After exit 2 the --json file,
+if asked for, holds the error and no other result remains.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 from typing import Any, TextIO
@@ -62,8 +70,15 @@ class _MaskingStream:
         return getattr(self._stream, name)
 
 
+# Every error said, for the --json document of a run that failed before the program ran.
+_ERRORS: list[str] = []
+
+
 def _error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
+    from preflight.stackconfig import scrub
+
+    _ERRORS.append(scrub(message))
+    print(f"error: {_ERRORS[-1]}", file=sys.stderr)
 
 
 def _absolute(path: str | None) -> Path | None:
@@ -95,28 +110,105 @@ def _run_in_project_python(python: Path, argv: list[str]) -> int:
     preflight_root = str(Path(__file__).resolve().parent.parent)
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [preflight_root, environment.get("PYTHONPATH")]))
     environment[_REEXEC_MARKER] = "1"
-    return subprocess.call([str(python), "-m", "preflight", *argv], env=environment)
+    code = subprocess.call([str(python), "-m", "preflight", *argv], env=environment)
+    return code if code in (EXIT_OK, EXIT_MANDATORY, EXIT_ERROR) else EXIT_ERROR  # killed: an error, not a verdict
 
 
 def _write_json(path: Path | None, document: dict[str, Any]) -> None:
+    if path is not None:
+        from preflight.reports import write_atomically
+
+        write_atomically(path, (json.dumps(document, indent=2, sort_keys=False) + "\n").encode("utf-8"))
+
+
+def _remove(path: Path | None) -> None:
     if path is None:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+@dataclasses.dataclass
+class _Results:
+    """Where this run's results go; none of the previous run's may outlive a failure."""
+
+    hosts: Path  # <build-dir>/<stack>/hosts
+    json: Path | None
+    sarif: Path | None
+    junit: Path | None
+    staging: Path | None = None  # host files of this run until the preview has succeeded
+
+    def discard(self) -> None:
+        for path in (self.hosts, self.sarif, self.junit, self.staging):
+            _remove(path)
+        self.staging = None
+
+    def discard_previous(self) -> None:
+        for path in (self.hosts, self.json, self.sarif, self.junit):
+            _remove(path)
+
+    def stage_host_files(self, registrations: list[Any], program_dir: Path, stack: str) -> Any:
+        """Write host files beside their place; the HostFiles returned name where they will be."""
+        from preflight.hostfiles import HostFiles, write_host_files
+
+        self.hosts.parent.mkdir(parents=True, exist_ok=True)
+        self.staging = Path(tempfile.mkdtemp(prefix=".preflight-", dir=self.hosts.parent))
+        staged = write_host_files(registrations, program_dir=program_dir, build_dir=self.staging, stack=stack)
+        final = [dataclasses.replace(f, local_path=self.hosts / f.local_path.relative_to(staged.hosts_dir))
+                 for f in staged.written]
+        return HostFiles(hosts_dir=self.hosts, written=final, notes=staged.notes), staged.hosts_dir
+
+    def publish_host_files(self, staged_hosts: Path) -> None:
+        _remove(self.hosts)
+        os.replace(staged_hosts, self.hosts)
+        _remove(self.staging)
+        self.staging = None
 
 
 def preview(args: argparse.Namespace, argv: list[str]) -> int:
-    from preflight.stackconfig import StackConfigError, load_stack_config
+    from preflight.stackconfig import StackConfigError, check_stack_name
 
+    try:
+        check_stack_name(args.stack)  # before any path holding it is touched
+    except StackConfigError as problem:
+        _error(str(problem))
+        return EXIT_ERROR
     # The program runs in its own directory: resolve every path the user gave before that.
     project_dir = Path(args.cwd).resolve()
-    json_path = _absolute(args.json_file)
-    sarif_path = _absolute(args.sarif_file)
-    junit_path = _absolute(args.junit_file)
+    build_dir = _absolute(args.build_dir) or project_dir / "build"
+    results = _Results(hosts=build_dir / args.stack / "hosts", json=_absolute(args.json_file),
+                       sarif=_absolute(args.sarif_file), junit=_absolute(args.junit_file))
+    for option, path in (("--json", results.json), ("--sarif", results.sarif), ("--junit", results.junit)):
+        if path is not None and path.is_dir() and not path.is_symlink():
+            _error(f"{option} {path} is a directory; give the name of a file to write.")
+            return EXIT_ERROR
+    # An interrupted or failed run must not leave the previous run's results looking current.
+    results.discard_previous()
+    try:
+        code = _preview(args, argv, project_dir, results)
+    except Exception as failure:  # noqa: BLE001 - preflight's own failure is an error (2), never a traceback
+        if os.environ.get("PREFLIGHT_DEBUG") == "1":
+            traceback.print_exception(failure)
+        code = EXIT_ERROR
+        _error(f"preflight failed: {type(failure).__name__}: {failure} (PREFLIGHT_DEBUG=1 prints the traceback)")
+    if code == EXIT_ERROR:
+        results.discard()
+        if results.json is not None and not results.json.exists():
+            from preflight.plan import preview_document
+
+            _write_json(results.json, preview_document([], project="", stack=args.stack,
+                                                       error="\n".join(_ERRORS) or "the preview failed"))
+    return code
+
+
+def _preview(args: argparse.Namespace, argv: list[str], project_dir: Path, results: _Results) -> int:
+    from preflight.stackconfig import StackConfigError, load_stack_config
+
     pack_dirs = [Path(p).resolve() for p in args.policy_packs]
     pack_config = _absolute(args.policy_pack_config)
-    build_dir = _absolute(args.build_dir) or project_dir / "build"
-    if (sarif_path or junit_path) and not pack_dirs:
+    if (results.sarif or results.junit) and not pack_dirs:
         _error("--sarif and --junit report policy results; give at least one --policy-pack.")
         return EXIT_ERROR
     invoke_results = _read_invoke_results(_absolute(args.invoke_results))
@@ -136,29 +228,28 @@ def preview(args: argparse.Namespace, argv: list[str]) -> int:
     # The packs start now and analyse each resource as the program registers it, as with the CLI.
     policy_run = _start_policy_packs(stack_config, pack_dirs, pack_config) if pack_dirs else None
     try:
-        return _preview_stack(stack_config, policy_run, invoke_results=invoke_results, json_path=json_path,
-                              sarif_path=sarif_path, junit_path=junit_path, build_dir=build_dir)
+        return _preview_stack(stack_config, policy_run, invoke_results=invoke_results, results=results)
     finally:
         if policy_run is not None:
             policy_run.close()
 
 
 def _preview_stack(stack_config: Any, policy_run: Any, *, invoke_results: dict[str, dict[str, Any]],
-                   json_path: Path | None, sarif_path: Path | None, junit_path: Path | None,
-                   build_dir: Path) -> int:
+                   results: _Results) -> int:
     placeholders = stack_config.secret_placeholders
     document_base = {"project": stack_config.project, "stack": stack_config.stack, "placeholders": placeholders}
-    run = _run(stack_config, placeholders, json_path, document_base, invoke_results,
+    run = _run(stack_config, placeholders, results.json, document_base, invoke_results,
                on_registration=policy_run.submit if policy_run is not None else None)
     if run is None:
         return EXIT_ERROR
 
-    from preflight.hostfiles import write_host_files
     from preflight.plan import mask, preview_document, render_plan, render_violations
 
-    host_files = write_host_files(run.registrations, program_dir=stack_config.program_dir, build_dir=build_dir,
-                                  stack=stack_config.stack)
-    sys.stdout.write(render_plan(run.registrations, host_files=host_files, messages=run.messages, reads=run.reads,
+    host_files, staged_hosts = results.stage_host_files(run.registrations, stack_config.program_dir,
+                                                        stack_config.stack)
+    # What the program logged may quote what it read (decrypted, under the CLI): shown scrubbed.
+    messages = [dataclasses.replace(m, message=scrub_text(m.message)) for m in run.messages]
+    sys.stdout.write(render_plan(run.registrations, host_files=host_files, messages=messages, reads=run.reads,
                                  warnings=stack_config.warnings, **document_base))
 
     report = None
@@ -166,20 +257,23 @@ def _preview_stack(stack_config: Any, policy_run: Any, *, invoke_results: dict[s
         report, pack_error = _finish_policy_packs(policy_run, run)
         if report is None:
             _error(mask(pack_error, placeholders))
-            _write_json(json_path, preview_document(run.registrations, host_files=host_files, error=pack_error,
-                                                    **document_base))
+            # The preview failed: its host files are not published, so the document lists none.
+            _write_json(results.json, preview_document(run.registrations, error=scrub_text(pack_error),
+                                                       **document_base))
             return EXIT_ERROR
+    results.publish_host_files(staged_hosts)
+    if report is not None:
         sys.stdout.write(render_violations(report, placeholders))
         from preflight import reports
 
-        if sarif_path is not None:
-            reports.write_sarif(report, sarif_path, stack=stack_config.stack)
-        if junit_path is not None:
-            reports.write_junit(report, junit_path, stack=stack_config.stack, registrations=run.registrations)
+        if results.sarif is not None:
+            reports.write_sarif(report, results.sarif, stack=stack_config.stack)
+        if results.junit is not None:
+            reports.write_junit(report, results.junit, stack=stack_config.stack, registrations=run.registrations)
 
-    if json_path is not None:
-        _write_json(json_path, preview_document(run.registrations, host_files=host_files, report=report,
-                                                **document_base))
+    if results.json is not None:
+        _write_json(results.json, preview_document(run.registrations, host_files=host_files, report=report,
+                                                   **document_base))
     if report is not None and any(v.enforcement_level == "mandatory" for v in report.violations):
         return EXIT_MANDATORY
     return EXIT_OK
@@ -218,9 +312,9 @@ def _run(stack_config: Any, placeholders: list[str], json_path: Path | None,
             traceback.print_exception(failure.__cause__)
         sys.stdout, sys.stderr = real_stdout, real_stderr
         for diagnostic in failure.messages:
-            print(f"{diagnostic.severity}: {mask(diagnostic.message, placeholders)}", file=sys.stderr)
+            print(f"{diagnostic.severity}: {scrub_text(mask(diagnostic.message, placeholders))}", file=sys.stderr)
         _error(mask(message, placeholders))
-        _write_json(json_path, preview_document([], error=message, **document_base))
+        _write_json(json_path, preview_document([], error=scrub_text(message), **document_base))
         return None
     finally:
         sys.stdout, sys.stderr = real_stdout, real_stderr
@@ -250,6 +344,12 @@ def _finish_policy_packs(policy_run: Any, run: Any) -> tuple[Any, str]:
     except analyzer.PackError as problem:
         return None, f"policy pack error: {problem}"
     return report, ""
+
+
+def scrub_text(text: str) -> str:
+    from preflight.stackconfig import scrub
+
+    return scrub(text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
 import re
+import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
@@ -121,10 +124,22 @@ def sarif_document(report: PolicyReport, *, stack: str) -> dict:
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": runs}
 
 
-def write_sarif(report: PolicyReport, path: Path, *, stack: str) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write beside `path`, then rename: CI never uploads half a report, nor a previous run's."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(sarif_document(report, stack=stack), indent=2) + "\n")
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_sarif(report: PolicyReport, path: Path, *, stack: str) -> None:
+    write_atomically(Path(path), (json.dumps(sarif_document(report, stack=stack), indent=2) + "\n").encode())
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -206,6 +221,6 @@ def junit_tree(report: PolicyReport, *, stack: str, registrations: list[Registra
 
 
 def write_junit(report: PolicyReport, path: Path, *, stack: str, registrations: list[Registration]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    junit_tree(report, stack=stack, registrations=registrations).write(path, encoding="utf-8", xml_declaration=True)
+    buffer = io.BytesIO()
+    junit_tree(report, stack=stack, registrations=registrations).write(buffer, encoding="utf-8", xml_declaration=True)
+    write_atomically(Path(path), buffer.getvalue())

@@ -40,7 +40,7 @@ from google.protobuf import empty_pb2, struct_pb2
 from google.protobuf.json_format import MessageToDict, ParseDict
 
 from preflight.model import SECRET_SIG, SIG_KEY, UNKNOWN, Registration
-from preflight.stackconfig import StackConfig
+from preflight.stackconfig import StackConfig, scrub
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 PROVIDER_TYPE_PREFIX = "pulumi:providers:"
@@ -440,7 +440,10 @@ def _program_frame(error: BaseException, program_dir: Path) -> str:
 
 
 def describe_program_error(error: BaseException, program_dir: Path) -> str:
-    """One paragraph: the exception type (unless a RunError), what it said, where in the program."""
+    """One paragraph: the exception type (unless a RunError), what it said, where in the program.
+
+    Scrubbed: under the CLI a program holds decrypted secrets, and an exception (a renderer's refusal,
+    a library's parse error) may quote one."""
     from pulumi.errors import RunError
 
     if isinstance(error, SystemExit):
@@ -449,8 +452,10 @@ def describe_program_error(error: BaseException, program_dir: Path) -> str:
         lines = [line.rstrip() for line in str(error).splitlines() if line.strip()]
         message = "\n  ".join(lines) if lines else "(no message)"
         text = message if isinstance(error, RunError) else f"{type(error).__name__}: {message}"
-    where = _program_frame(error, program_dir)
-    return f"{text} (at {where})" if where else text
+    # A RunError is the program saying its input is wrong (the CLI prints it without a location);
+    # anything else is a bug, and where it happened helps.
+    where = "" if isinstance(error, RunError) else _program_frame(error, program_dir)
+    return scrub(f"{text} (at {where})" if where else text)
 
 
 def _language_host_environment(stack_config: StackConfig) -> None:
@@ -546,7 +551,7 @@ def run_program(stack_config: StackConfig, *, organization: str = "organization"
     # An error diagnostic fails a preview even when the program itself finishes.
     errors = [m.message for m in engine.messages if m.severity == "error"]
     if errors:
-        raise ProgramError("the program logged an error: " + " | ".join(" ".join(e.split()) for e in errors),
+        raise ProgramError(scrub("the program logged an error: " + " | ".join(" ".join(e.split()) for e in errors)),
                            [m for m in engine.messages if m.severity != "error"])
 
     with monitor.lock:

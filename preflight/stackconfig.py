@@ -8,12 +8,43 @@ marked secret: the program runs, and nothing pretends to know the real value.
 
 from __future__ import annotations
 
+import codecs
+import functools
+import hashlib
+import importlib.util
 import json
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+# The one redaction of the program's (components/config/redaction.py, standard library only), loaded by
+# path: importing `components` here would hand the program we run our copy of its own package.
+_REDACTION_FILE = Path(__file__).resolve().parent.parent / "components" / "config" / "redaction.py"
+
+
+@functools.cache
+def _redaction() -> Any:
+    spec = importlib.util.spec_from_file_location("preflight._redaction", _REDACTION_FILE)
+    if spec is None or spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def scrub(text: str) -> str:
+    """`text` fit to print: PEM blocks, values of secret-looking names and random-looking strings
+    redacted, control characters escaped (see components/config/redaction.py)."""
+    try:
+        module = _redaction()
+    except OSError:  # preflight without this project beside it
+        module = None
+    return module.scrub(text) if module is not None else text
+
 
 # Keys a project-level config declaration may carry (Pulumi.yaml `config: key: {type: ..., default: ...}`).
 _DECLARATION_KEYS = {"type", "description", "default", "value", "secret", "items"}
@@ -36,16 +67,23 @@ class StackConfig:
     config: dict[str, str] = field(default_factory=dict)
     secret_keys: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    placeholders: list[str] = field(default_factory=list)  # longest first
 
     @property
     def secret_placeholders(self) -> list[str]:
         """Every placeholder text standing in for a secret, for masking anything printed."""
-        return _placeholders_in(self.config, self.secret_keys)
+        return list(self.placeholders)
 
 
 # Linux's MAX_ARG_STRLEN: exec fails (E2BIG) for a longer NAME=value; the CLI's language host puts
 # the whole stack config in PULUMI_CONFIG (pulumi/pulumi#20402 for policy packs).
 MAX_ENVIRONMENT_VARIABLE_BYTES = 32 * 4096
+# Bounds on what a project or stack file may be: far above any real one, far below what would
+# exhaust the machine (a huge file, or a few lines of aliases that expand to billions of values).
+MAX_FILE_BYTES = 8 * 1024 * 1024
+MAX_VALUES = 1_000_000  # scalars, lists and mappings, each alias counted as what it expands to
+MAX_DEPTH = 64
+MAX_INTEGER_DIGITS = 100
 
 # libyaml's parser when PyYAML has it: a large ISP's stack file (hundreds of zones) parses in a
 # tenth of the time; resolvers and constructors are the same Python classes either way.
@@ -72,17 +110,160 @@ def _bool_yaml12(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
 
 _Yaml12Loader.add_constructor("tag:yaml.org,2002:bool", _bool_yaml12)
 
+_TAG = "tag:yaml.org,2002:"
+# What a config value can be (Pulumi's own YAML reading turns anything else into an error or garbage).
+_SCALAR_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null")}
+_KEY_TAGS = {_TAG + t for t in ("str", "int", "bool")}
+_MERGE_TAG = _TAG + "merge"
 
-def _read_yaml(path: Path) -> Any:
+
+def _where(path: Path, mark: Any) -> str:
+    """`file, line L, column C`: where a person finds the problem (never the line's text, which may hold a secret)."""
+    if mark is None:
+        return str(path)
+    return f"{path}, line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
+
+
+def _check_node(path: Path, node: Any) -> None:
+    """One node's own rules: plain tags only, finite and bounded numbers, text keys given once."""
+    if isinstance(node, yaml.ScalarNode):
+        if node.tag not in _SCALAR_TAGS:
+            raise StackConfigError(
+                f"{_where(path, node.start_mark)}: the tag {_short_tag(node.tag)} is not a config value; stack and "
+                "project files hold text, numbers, booleans, lists and mappings only (quote the value if it is text)."
+            )
+        text = str(node.value).lstrip("+-").lower()
+        if node.tag == _TAG + "int" and len(text) > MAX_INTEGER_DIGITS:
+            raise StackConfigError(f"{_where(path, node.start_mark)}: a number of {len(text)} digits; quote it if it "
+                                   "is text.")
+        if node.tag == _TAG + "float" and text in (".nan", ".inf"):
+            raise StackConfigError(f"{_where(path, node.start_mark)}: {node.value} is not a finite number; quote it "
+                                   "if it is text.")
+        return
+    if isinstance(node, yaml.SequenceNode):
+        if node.tag != _TAG + "seq":
+            raise StackConfigError(f"{_where(path, node.start_mark)}: the tag {_short_tag(node.tag)} is not a "
+                                   "config value; write a plain list.")
+        return
+    if node.tag != _TAG + "map":
+        raise StackConfigError(f"{_where(path, node.start_mark)}: the tag {_short_tag(node.tag)} is not a config "
+                               "value; write a plain mapping.")
+    seen: dict[str, Any] = {}
+    for key, _ in node.value:
+        if key.tag == _MERGE_TAG:
+            continue  # `<<: *defaults`: later keys override merged ones, as YAML means
+        if not isinstance(key, yaml.ScalarNode) or key.tag not in _KEY_TAGS:
+            raise StackConfigError(f"{_where(path, key.start_mark)}: a key must be text (a name such as "
+                                   "isp:hosts), not a list, a mapping, a number with a fraction or null.")
+        if key.value in seen:
+            first = seen[key.value].line + 1
+            raise StackConfigError(f"{_where(path, key.start_mark)}: the key {json.dumps(key.value)} is given twice "
+                                   f"(first at line {first}); YAML keeps only one, so say it once.")
+        seen[key.value] = key.start_mark
+
+
+def _check_document(path: Path, root: Any) -> None:
+    """The node graph before anything is built from it: no alias loop, a bounded expansion, a bounded depth.
+
+    Aliases make the graph a DAG (or a loop, `&a [*a]`); each node's expanded size is counted once,
+    so a few lines of nested aliases cannot make us walk billions of values.
+    """
+    sizes: dict[int, int] = {}
+    ancestors: set[int] = set()
+    pending: list[tuple[Any, int, bool]] = [(root, 0, False)]
+    while pending:
+        node, depth, finished = pending.pop()
+        children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else (
+            list(node.value) if isinstance(node, yaml.SequenceNode) else [])
+        if finished:
+            ancestors.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
+            if sizes[id(node)] > MAX_VALUES:
+                raise StackConfigError(
+                    f"{_where(path, node.start_mark)}: this value expands to more than {MAX_VALUES:,} values "
+                    "(through aliases); a stack config is far smaller: write it out, or keep large data in files.")
+            continue
+        if id(node) in sizes:
+            continue
+        if id(node) in ancestors:
+            raise StackConfigError(f"{_where(path, node.start_mark)}: an alias that contains itself (an endless "
+                                   "value); an alias may only repeat a value defined before it.")
+        if depth > MAX_DEPTH:
+            raise StackConfigError(f"{_where(path, node.start_mark)}: values nested more than {MAX_DEPTH} levels "
+                                   "deep; a config value is never that deep.")
+        _check_node(path, node)
+        ancestors.add(id(node))
+        pending.append((node, depth, True))
+        pending.extend((child, depth + 1, False) for child in children)
+
+
+def _decoded_text(path: Path, data: bytes) -> str:
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]  # a UTF-8 byte order mark is allowed at the start (YAML 1.2, Go's yaml)
+    elif data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise StackConfigError(f"{path} is UTF-16 or UTF-32 text (it starts with that byte order mark); save it as "
+                               "UTF-8.")
     try:
-        text = path.read_text(encoding="utf-8")
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise StackConfigError(f"{path}, line {line}: byte 0x{data[error.start]:02x} is not UTF-8 text; save the "
+                               "file as UTF-8.") from None
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):
+            raise StackConfigError(f"{path} is not a regular file (a directory, device or pipe); it must be a YAML "
+                                   "file.")
+        if status.st_size > MAX_FILE_BYTES:
+            raise StackConfigError(f"{path} is {status.st_size:,} bytes, over the {MAX_FILE_BYTES // 2**20} MiB a "
+                                   "project or stack file may be; keep large data in files of its own.")
+        with path.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         raise StackConfigError(f"cannot read {path}: {error.strerror or error}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise StackConfigError(f"{path} is over the {MAX_FILE_BYTES // 2**20} MiB a project or stack file may be.")
+    return data
+
+
+def _yaml_problem(path: Path, text: str, error: yaml.YAMLError) -> str:
+    """One line naming the file, line and column and what is wrong, never the offending text itself."""
+    if isinstance(error, yaml.reader.ReaderError):
+        line = text.count("\n", 0, error.position) + 1
+        code = error.character if isinstance(error.character, int) else ord(error.character)
+        return f"{path}, line {line}: the character {code:#06x} is not allowed in YAML"
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    problem = " ".join(str(getattr(error, "problem", None) or "").split())
+    context = " ".join(str(getattr(error, "context", None) or "").split())
+    detail = ", ".join(part for part in (context, problem) if part) or "unreadable"
+    lines = text.splitlines()
+    if mark is not None and mark.line < len(lines) and lines[mark.line][mark.column:mark.column + 1] == "\t":
+        detail += " (a tab: YAML indents with spaces only)"
+    return f"{_where(path, mark)}: not valid YAML: {detail}"
+
+
+def _read_yaml(path: Path) -> Any:
+    text = _decoded_text(path, _read_bytes(path))
+    loader = _Yaml12Loader(text)
     try:
-        return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        _check_document(path, root)
+        return loader.construct_document(root)
     except yaml.YAMLError as error:
-        detail = " ".join(str(error).split())
-        raise StackConfigError(f"{path} is not valid YAML: {detail}") from None
+        raise StackConfigError(_yaml_problem(path, text, error)) from None
+    except (ValueError, TypeError, RecursionError, OverflowError) as error:  # a constructor's own refusal
+        raise StackConfigError(f"{path} cannot be read as YAML ({type(error).__name__}).") from None
+    finally:
+        loader.dispose()
 
 
 def _config_text(value: Any) -> str:
@@ -99,26 +280,27 @@ def _is_secure(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"secure"}
 
 
-def _replace_secure(value: Any, path: str) -> tuple[Any, bool]:
-    """Swap every `secure:` leaf for a placeholder; report whether any was found."""
+def placeholder_for(path: str) -> str:
+    """The stand-in for the secret at `path` (`isp:acmeCloudflareToken`, `shop:db.password`).
+
+    Letters, digits and `-` only, 30 to 80 characters: it passes the checks a program makes of a
+    token or a password (as the real secret would at a `pulumi preview`), and is unique per path.
+    """
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", path).strip("-")[:48]
+    digest = hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"preflight-secret-{slug}-{digest}"
+
+
+def _replace_secure(value: Any, path: str, found: list[str]) -> Any:
+    """Swap every `secure:` leaf for a placeholder, adding each placeholder to `found`."""
     if _is_secure(value):
-        return f"[secret placeholder for {path}]", True
+        found.append(placeholder_for(path))
+        return found[-1]
     if isinstance(value, dict):
-        found = False
-        replaced = {}
-        for key, item in value.items():
-            replaced[key], item_found = _replace_secure(item, f"{path}.{key}")
-            found = found or item_found
-        return replaced, found
+        return {key: _replace_secure(item, f"{path}.{key}", found) for key, item in value.items()}
     if isinstance(value, list):
-        found = False
-        replaced_list = []
-        for index, item in enumerate(value):
-            new_item, item_found = _replace_secure(item, f"{path}[{index}]")
-            replaced_list.append(new_item)
-            found = found or item_found
-        return replaced_list, found
-    return value, False
+        return [_replace_secure(item, f"{path}[{index}]", found) for index, item in enumerate(value)]
+    return value
 
 
 def qualify_key(key: str, project: str) -> str:
@@ -126,24 +308,13 @@ def qualify_key(key: str, project: str) -> str:
     return key if ":" in key else f"{project}:{key}"
 
 
-def _placeholders_in(config: dict[str, str], secret_keys: list[str]) -> list[str]:
-    found: list[str] = []
-    for key in secret_keys:
-        text = config.get(key, "")
-        start = text.find("[secret placeholder for ")
-        while start != -1:
-            end = text.find("]", start)
-            if end == -1:
-                break
-            found.append(text[start : end + 1])
-            start = text.find("[secret placeholder for ", end)
-    return sorted(set(found), key=len, reverse=True)
-
-
 def _runtime(project_file: Path, document: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     runtime = document.get("runtime")
     if isinstance(runtime, dict):
-        return str(runtime.get("name", "")), dict(runtime.get("options") or {})
+        options = runtime.get("options") or {}
+        if not isinstance(options, dict):
+            raise StackConfigError(f"{project_file}: `runtime: options:` must be a mapping (toolchain, virtualenv).")
+        return str(runtime.get("name", "")), dict(options)
     if isinstance(runtime, str):
         return runtime, {}
     raise StackConfigError(f"{project_file} has no `runtime:`; a Pulumi project must name its language runtime.")
@@ -202,13 +373,27 @@ def _program_location(project_file: Path, project_dir: Path, main: Any) -> tuple
     return program_dir, program_path
 
 
+# Pulumi's rule for a stack name (the last part of org/project/stack): it also names Pulumi.<stack>.yaml
+# and build/<stack>/, so nothing else may reach a path.
+_STACK_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+def check_stack_name(stack: str) -> None:
+    if not _STACK_NAME_RE.fullmatch(stack) or stack in (".", ".."):
+        raise StackConfigError(
+            f"{json.dumps(stack)} is not a stack name: it may hold only letters, digits, `-`, `_` and `.` "
+            "(at most 100), as Pulumi's stack names do."
+        )
+
+
 def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
     """Read `Pulumi.yaml` and `Pulumi.<stack>.yaml` under `project_dir`; stack values override the project's."""
+    check_stack_name(stack)
     project_dir = project_dir.resolve()
     project_file = project_dir / "Pulumi.yaml"
-    if not project_file.is_file():
+    if not project_file.exists():
         alternative = project_dir / "Pulumi.yml"
-        if alternative.is_file():
+        if alternative.exists():
             project_file = alternative
         else:
             raise StackConfigError(
@@ -229,7 +414,7 @@ def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
     defaults, contracts = _project_declarations(project_file, project, document.get("config"))
 
     stack_file = _stack_file(project_dir, document, stack)
-    if not stack_file.is_file():
+    if not stack_file.exists():
         raise StackConfigError(
             f"stack '{stack}' has no config file: {stack_file} is missing. Create it (it may hold just "
             "`config: {}`) or pick another stack with --stack."
@@ -252,11 +437,13 @@ def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
 
     config: dict[str, str] = {}
     secret_keys: list[str] = []
+    placeholders: list[str] = []
     for key, value in merged.items():
-        replaced, is_secret = _replace_secure(value, key)
-        config[key] = _config_text(replaced)
-        if is_secret:
+        found: list[str] = []
+        config[key] = _config_text(_replace_secure(value, key, found))
+        if found:  # a nested `secure:` makes the whole key secret, as in the engine
             secret_keys.append(key)
+            placeholders.extend(found)
 
     for key, contract in contracts.items():
         if key not in config:
@@ -289,4 +476,5 @@ def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
         config=config,
         secret_keys=sorted(secret_keys),
         warnings=warnings,
+        placeholders=sorted(set(placeholders), key=len, reverse=True),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import Counter
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -18,6 +19,8 @@ from pydantic import (
     ConfigDict,
 )
 from pydantic.alias_generators import to_camel
+
+from components.render.quoting import parse_address, parse_network
 
 # A DNS label as RFC 1123 allows it for host names: letters, digits, inner hyphens.
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
@@ -69,21 +72,41 @@ PrintableText = Annotated[str, AfterValidator(_printable)]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _text(value: Any) -> Any:
-    """Addresses are written as text: YAML's 1, true or 1e3 must not become 0.0.0.1."""
-    if not isinstance(
-        value, str | ipaddress.IPv4Address | ipaddress.IPv6Address | ipaddress.IPv4Network | ipaddress.IPv6Network
-    ):
-        raise ValueError('must be an address written as text, e.g. "192.0.2.1"')
-    return value
+def _address(version: int | None) -> Callable[[Any], Any]:
+    """Parse an address strictly (components.render.quoting.parse_address) into a canonical object.
+
+    Only text passes: YAML's 1, true or 1e3 must not become 0.0.0.1. No IPv6 scope id (any text
+    after `%` would be written out verbatim), no IPv4-mapped/compatible IPv6 where an IPv6
+    host is meant; the object kept is re-made from its canonical text, so str() of it is what
+    every file gets (2001:DB8:0::1 is kept as 2001:db8::1)."""
+
+    def check(value: Any) -> Any:
+        return parse_address(value, version=version)
+
+    return check
 
 
-IPAddress = Annotated[ipaddress.IPv4Address | ipaddress.IPv6Address, BeforeValidator(_text)]
-IPv4Address = Annotated[ipaddress.IPv4Address, BeforeValidator(_text)]
-IPv6Address = Annotated[ipaddress.IPv6Address, BeforeValidator(_text)]
+def _network(value: Any) -> Any:
+    """Parse a network strictly (components.render.quoting.parse_network): CIDR text only, a plain
+    decimal length (no netmask /255.255.255.0, hostmask /0.0.0.255 or /024), no scope id, no host
+    bits (10.0.0.1/24: such a typo silently shifts a block), kept canonical."""
+    return parse_network(value)
 
-# A prefix without host bits (10.0.0.1/24 is rejected: such a typo silently shifts a block).
-StrictNetwork = Annotated[IPNetwork, BeforeValidator(lambda v: _strict_network(_text(v)))]
+
+IPAddress = Annotated[ipaddress.IPv4Address | ipaddress.IPv6Address, BeforeValidator(_address(None))]
+IPv4Address = Annotated[ipaddress.IPv4Address, BeforeValidator(_address(4))]
+IPv6Address = Annotated[ipaddress.IPv6Address, BeforeValidator(_address(6))]
+StrictNetwork = Annotated[IPNetwork, BeforeValidator(_network)]
+
+
+def record_address(rtype: str | None, content: str) -> str:
+    """A/AAAA record content as canonical text (2001:DB8::0:1 -> 2001:db8::1); other types unchanged."""
+    if rtype == "A":
+        return str(parse_address(content, version=4))
+    if rtype == "AAAA":
+        return str(parse_address(content, version=6))
+    return content
+
 
 Role = Literal["dns", "mail", "web", "webmail", "db", "gateway"]
 
@@ -123,14 +146,3 @@ def any_overlap(networks: list[IPNetwork]) -> bool:
             return True
         reach[version] = max(reach.get(version, -1), end)
     return False
-
-
-def _strict_network(value: Any) -> Any:
-    """Reject host bits (10.0.0.1/24): a typo there silently widens or shifts a block."""
-    if isinstance(value, str):
-        try:
-            ipaddress.ip_network(value, strict=True)
-        except ValueError as exc:
-            raise ValueError(f"is not a network prefix ({exc})") from None
-    return value
-

@@ -7,12 +7,13 @@ DNS beside web, ...) is judged by the policy pack on what would really be deploy
 
 from __future__ import annotations
 
-import ipaddress
+import json
 import re
 from typing import Annotated, Literal
 
 from pydantic import (
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -36,8 +37,10 @@ from components.config.fields import (
     domain_name,
     duplicates,
     mailbox,
+    record_address,
 )
 from components.config.webmail import WebmailSettings
+from components.render import quoting
 
 Role = Literal["dns", "mail", "web", "webmail", "db", "gateway"]
 
@@ -113,9 +116,6 @@ class Networks(ConfigModel):
         return [*self.servers, *self.public_blocks, *(p.prefix for p in self.customer_pools)]
 
 
-_BACKUP_DIR_RE = re.compile(r"^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$")
-# systemd.time(7) calendar events: weekdays, dates, times, ranges, lists, repetitions, names.
-_CALENDAR_RE = re.compile(r"^[A-Za-z0-9*:,./~+-](?:[A-Za-z0-9*:,./~+ -]{0,62}[A-Za-z0-9*:,./~+-])?$")
 
 
 class DatabaseSettings(ConfigModel):
@@ -130,16 +130,18 @@ class DatabaseSettings(ConfigModel):
     @field_validator("backup_dir")
     @classmethod
     def _backup_dir(cls, value: str) -> str:
-        if not _BACKUP_DIR_RE.fullmatch(value) or ".." in value.split("/") or "//" in value or len(value) > 200:
-            raise ValueError("must be an absolute directory such as /var/backups/db (letters, digits, . _ - /)")
-        return value
+        # Where a directory a root job takes over may live: components/config/paths.py, one rule per check.
+        from components.config.paths import host_directory
+
+        return host_directory(value)
 
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
-        if not _CALENDAR_RE.fullmatch(value):
-            raise ValueError("must be a systemd calendar event such as '*-*-* 02:30:00' or 'daily'")
-        return value
+        try:
+            return quoting.calendar_event(value, "schedule")
+        except quoting.RenderValueError as exc:
+            raise ValueError(exc.rule) from None
 
 
 class Host(ConfigModel):
@@ -169,6 +171,15 @@ class Host(ConfigModel):
     def _key_name(cls, value: str) -> str:
         if not CONFIG_KEY_RE.fullmatch(value):
             raise ValueError("must be a config key name such as sshPrivateKey")
+        # The named key is read as this host's SSH key and kept out of the model: naming another
+        # setting (`zones`) would drop that whole block, naming another secret would misuse it.
+        from components.config.keys import ACME_CLOUDFLARE_TOKEN, WEBMAIL_TLS_KEY
+
+        taken = {WEBMAIL_TLS_KEY, ACME_CLOUDFLARE_TOKEN}
+        taken |= {n for name, field in StackConfig.model_fields.items() for n in (name, field.alias) if n}
+        if value in taken:
+            raise ValueError(f"names the setting {value}; it must name a secret key of its own such as "
+                             "sshPrivateKey (set with `pulumi config set --secret`)")
         return value
 
     @field_validator("roles")
@@ -197,6 +208,15 @@ class Record(ConfigModel):
             raise ValueError("must be '@', '*' or dot-separated DNS labels (letters, digits, - and leading _)")
         return value
 
+    @field_validator("content")
+    @classmethod
+    def _address_content(cls, value: str, info: ValidationInfo) -> str:
+        # A/AAAA content is kept as canonical text; `_content_fits_type` says why it is refused.
+        try:
+            return record_address(info.data.get("type"), value)
+        except ValueError:
+            return value
+
     @field_validator("ttl")
     @classmethod
     def _ttl(cls, value: int) -> int:
@@ -206,10 +226,12 @@ class Record(ConfigModel):
 
     @model_validator(mode="after")
     def _content_fits_type(self) -> Record:
-        if self.type == "A":
-            ipaddress.IPv4Address(self.content)
-        elif self.type == "AAAA":
-            ipaddress.IPv6Address(self.content)
+        if self.type in ("A", "AAAA"):
+            try:  # no scope id, no mapped address: components.render.quoting.parse_address
+                record_address(self.type, self.content)
+            except ValueError as problem:
+                shown = json.dumps(self.content[:64]) + ("..." if len(self.content) > 64 else "")
+                raise ValueError(f"content {shown} {problem}") from None
         elif self.type in ("CNAME", "NS", "MX"):
             domain_name(self.content.rstrip(".") or "invalid")
         if self.type == "MX" and self.priority is None:
@@ -235,8 +257,30 @@ class GatewaySettings(ConfigModel):
     wan_interface: InterfaceName = "eth0"
     server_interface: InterfaceName = "eth1"
     customer_interface: InterfaceName = "eth2"
-    # Who may SSH to the gateway; default: our server networks.
+    # Who may SSH to the gateway, and through it to every host: where the deploy runs from.
+    # Default (key absent): our server networks.
     management_networks: list[StrictNetwork] | None = None
+
+    @field_validator("management_networks")
+    @classmethod
+    def _deploy_can_come_from(cls, value: list[IPNetwork] | None) -> list[IPNetwork] | None:
+        # Either would make the gateway's ruleset drop the deploy's own SSH connection (lockout).
+        if value is not None and not value:
+            raise ValueError(
+                "admits nobody: the gateway's ruleset would drop the deploy's own SSH connection "
+                "(leave the key out to admit the server networks)"
+            )
+        for i, network in enumerate(value or ()):
+            zeros = network.network_address.is_unspecified and network.prefixlen >= (8 if network.version == 4 else 128)
+            kinds = {"unspecified": zeros, "loopback": network.is_loopback, "multicast": network.is_multicast,
+                     "link-local": network.is_link_local, "reserved": network.version == 4 and network.is_reserved}
+            kind = next((name for name, hit in kinds.items() if hit), None)
+            if kind:
+                raise ValueError(
+                    f"[{i}] {network} is {kind} space, never the source of the deploy's SSH connection "
+                    "to the gateway: list the networks the deploy really comes from"
+                )
+        return value
 
     @model_validator(mode="after")
     def _distinct(self) -> GatewaySettings:
@@ -250,7 +294,7 @@ class DnsSettings(ConfigModel):
     # Who may use our resolvers. Default: every block of ours. The lesson forbids "any";
     # the policy pack, not this model, is where that is judged.
     recursion_clients: list[Literal["any"] | StrictNetwork] | None = None
-    rate_limit_per_second: int = Field(default=10, ge=1, le=10000)
+    rate_limit_per_second: int = Field(default=10, ge=1, le=1000)  # BIND's rate-limit ceiling
     # Reverse zones holding only host PTRs may live on Cloudflare; pool zones always use BIND.
     reverse_zones_on: Literal["bind", "cloudflare"] = "bind"
 
@@ -333,6 +377,10 @@ class StackConfig(ConfigModel):
             raise ValueError(
                 f"zones: the primary domain {self.organization.domain} (organization.domain) must be one of the zones"
             )
+        # Tenants stay in their zone (components/config/tenancy.py): each refusal located at its zone or record.
+        from components.config.tenancy import enforce_tenancy
+
+        enforce_tenancy(self)
         return self
 
     def hosts_with(self, role: str) -> list[Host]:

@@ -15,6 +15,15 @@ if any failed (systemd marks the unit failed). Each run writes `<backupDir>/<UTC
 with a `SHA256SUMS` manifest; it is built as `.<UTC time>.partial` and renamed when done.
 Runs older than `retention_days` are removed only after a run in which everything
 succeeded, so a failing job never deletes the last good backups.
+
+The directory is never taken over. The service's `ExecStartPre=+` runs the script with
+`--prepare` as root: it makes `<backupDir>` (owner the job's user, mode 0700) only if it is
+missing, and otherwise leaves it exactly as it is and stops the job unless it already is a
+real directory (no symbolic link on the way) owned by that user with mode 0700, below
+directories only root may write. Retention deletes only what the job itself wrote: in a run
+directory named exactly like a run (`<UTC time>` or `.<UTC time>.partial`), only its own dump
+files, manifest and marks; a run holding anything else is kept and named. Where `<backupDir>`
+may live at all is `components/config/paths.py`'s to say (not /, /etc, /var, /tmp, ...).
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
+from components.config.paths import PathRuleError, host_directory
 from components.render import quoting
 
 Engine = Literal["postgresql", "mariadb"]
@@ -29,8 +39,6 @@ SCRIPT_PATH = "/usr/local/sbin/isp-db-backup"
 SERVICE_NAME = "isp-db-backup.service"
 TIMER_NAME = "isp-db-backup.timer"
 
-# systemd.time(7) calendar events; `systemd-analyze verify` on the host is the final judge.
-_CALENDAR_RE = re.compile(r"[A-Za-z0-9*:,./~+-](?:[A-Za-z0-9*:,./~+ -]{0,62}[A-Za-z0-9*:,./~+-])?")
 # Schemas that are not customer data: MariaDB computes them, they cannot be restored.
 MARIADB_SYSTEM_SCHEMAS = ("information_schema", "performance_schema", "sys")
 
@@ -48,15 +56,14 @@ def _engine(value: Any) -> Engine:
 
 def _backup_dir(value: Any) -> str:
     path = quoting.absolute_path(value, "backup_dir")
-    if path.rstrip("/") == "" or path.endswith("/") or "//" in path:
-        raise quoting.RenderValueError("backup_dir", value, "must name a directory below /, without a trailing /")
-    return path
+    try:
+        return host_directory(path)  # the same named rules as the config model's
+    except PathRuleError as problem:
+        raise quoting.RenderValueError("backup_dir", value, str(problem)) from None
 
 
 def _schedule(value: Any) -> str:
-    if not isinstance(value, str) or not _CALENDAR_RE.fullmatch(value):
-        raise quoting.RenderValueError("schedule", value, "must be a systemd calendar event like '*-*-* 02:30:00'")
-    return value
+    return quoting.calendar_event(value, "schedule")
 
 
 _HEAD = """\
@@ -73,6 +80,7 @@ umask 077
 shopt -s nullglob
 
 backup_dir='{backup_dir}'
+job_user='{user}'  # the job runs as this user, who must own backup_dir
 retention_days={retention_days}
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 work_dir="$backup_dir/.$stamp.partial"
@@ -91,7 +99,52 @@ file_label() {{
   fi
 }}
 
-mkdir -p -- "$backup_dir" && mkdir -- "$work_dir" || {{ log "cannot create $work_dir"; exit 1; }}
+# The directory the job writes in: a real directory, reached through no symbolic link, owned by
+# the job's user with mode 0700. Anything else is left exactly as it is, and the job stops.
+check_dir() {{
+  local real state
+  real=$(realpath -e -- "$backup_dir" 2>/dev/null)
+  if [[ $real != "$backup_dir" || ! -d $backup_dir || -L $backup_dir ]]; then
+    log "$backup_dir is not a directory reached without symbolic links; not using it"
+    exit 1
+  fi
+  state=$(stat -c '%U %a' -- "$backup_dir") || exit 1
+  if [[ $state != "$job_user 700" ]]; then
+    log "$backup_dir has owner and mode '$state', not '$job_user 700'; this job re-owns only a directory it" \\
+      "creates: fix it by hand (chown $job_user:$job_user, chmod 0700) or choose another backupDir"
+    exit 1
+  fi
+}}
+
+# As root, before the job (ExecStartPre=+): make backup_dir if it is missing; never re-own or re-mode
+# one that exists. Every directory above it must be root's and writable by root only (a link counts as
+# writable), so that nobody else can swap the directory for a link while the job runs.
+prepare() {{
+  local dir=$backup_dir state
+  while dir=${{dir%/*}}; [[ -n $dir ]]; do
+    [[ -e $dir || -L $dir ]] || continue
+    state=$(stat -c '%u %a' -- "$dir") || exit 1
+    if [[ ${{state%% *}} != 0 ]] || (( 8#${{state##* }} & 8#022 )); then
+      log "$dir (above $backup_dir) must be owned by root and writable by root only, found uid and mode '$state'"
+      exit 1
+    fi
+  done
+  if [[ ! -e $backup_dir && ! -L $backup_dir ]]; then
+    (umask 022 && mkdir -p -- "${{backup_dir%/*}}/") || {{ log "cannot create ${{backup_dir%/*}}"; exit 1; }}
+    mkdir -m 0700 -- "$backup_dir" || {{ log "cannot create $backup_dir"; exit 1; }}
+    chown -h -- "$job_user:$job_user" "$backup_dir" || {{ log "cannot give $backup_dir to $job_user"; exit 1; }}
+  fi
+  check_dir
+}}
+
+case ${{1-}} in
+  --prepare) prepare; exit 0 ;;
+  '') ;;
+  *) log "usage: $0 [--prepare]"; exit 2 ;;
+esac
+
+check_dir
+mkdir -- "$work_dir" || {{ log "cannot create $work_dir"; exit 1; }}
 """
 
 _POSTGRESQL = """
@@ -175,10 +228,18 @@ if ((${#failed[@]})); then
   log "$count database(s) listed; failed: ${failed[*]}; kept every earlier run"
   exit 1
 fi
-# Only after a clean run: runs (and crashed partial runs) older than the retention go
-# (find -mtime +N matches whole days beyond N, so +(days - 1) keeps `retention_days` days).
-find "$backup_dir" -mindepth 1 -maxdepth 1 -type d \\( -name '[0-9]*T*Z' -o -name '.[0-9]*T*Z.partial' \\) \\
-  -mtime "+$((retention_days - 1))" -exec rm -rf -- {} +
+# Only after a clean run: runs (and crashed partial runs) older than the retention go (find -mtime +N
+# matches whole days beyond N, so +(days - 1) keeps `retention_days` days); of each, only what this job
+# writes (its dump files, manifest and marks, never a link), then the emptied directory.
+while IFS= read -r -d '' old; do
+  name=${old##*/}
+  stamp=${name#.}
+  stamp=${stamp%.partial}
+  find "$old" -mindepth 1 -maxdepth 1 -type f \\( -name "*-$stamp.$suffix" -o -name "globals-$stamp.sql.gz" \\
+    -o -name SHA256SUMS -o -name .SHA256SUMS -o -name FAILED -o -name .databases \\) -delete
+  rmdir -- "$old" 2>/dev/null || log "kept $old: it holds files this job did not write"
+done < <(find "$backup_dir" -mindepth 1 -maxdepth 1 -type d -regextype posix-extended \\
+  -regex '.*/([0-9]{8}T[0-9]{6}Z|\\.[0-9]{8}T[0-9]{6}Z\\.partial)' -mtime "+$((retention_days - 1))" -print0)
 log "$count database(s) backed up to $run_dir"
 """
 
@@ -198,6 +259,7 @@ def render_backup_script(
     if engine == "postgresql":
         head = _HEAD.format(
             title="PostgreSQL",
+            user=_RUNS_AS[engine],
             backup_dir=backup_dir,
             retention_days=retention_days,
             extra="globals-<time>.sql.gz (roles, tablespaces) ",
@@ -207,6 +269,7 @@ def render_backup_script(
     else:
         head = _HEAD.format(
             title="MariaDB",
+            user=_RUNS_AS[engine],
             backup_dir=backup_dir,
             retention_days=retention_days,
             extra="",
@@ -232,8 +295,9 @@ After={_AFTER[engine]}
 Type=oneshot
 User={user}
 Group={user}
-# '+': the directory is made with full privileges, then the job runs as {user}.
-ExecStartPre=+/usr/bin/install -d -o {user} -g {user} -m 0700 {backup_dir}
+# '+': with full privileges, the script makes {backup_dir} if it is missing and refuses one it
+# would have to re-own (--prepare); then the job runs as {user}.
+ExecStartPre=+{script_path} --prepare
 ExecStart={script_path}
 Nice=10
 IOSchedulingClass=idle
@@ -247,7 +311,9 @@ ProtectHome=yes
 def render_backup_timer(*, schedule: str, service_name: str = SERVICE_NAME) -> str:
     """When the job runs; `Persistent=` catches up a run missed while the host was down."""
     schedule = _schedule(schedule)
-    if not isinstance(service_name, str) or not re.fullmatch(r"[A-Za-z0-9_.@-]+\.service", service_name):
+    # systemd ignores a Unit= of more than 255 characters (UNIT_NAME_MAX) or starting with '@'.
+    if not isinstance(service_name, str) or not re.fullmatch(r"[A-Za-z0-9_.-][A-Za-z0-9_.@-]{0,246}\.service",
+                                                             service_name):
         raise quoting.RenderValueError("service_name", service_name, "must be a unit name ending in .service")
     return f"""\
 # Rendered by the ISP program; edits are overwritten.

@@ -12,6 +12,10 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
+
+from components.render import quoting
+from components.render.quoting import RenderValueError
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -22,42 +26,39 @@ _TEMPLATE_RE = re.compile(r"^[A-Za-z0-9$._-]+$")
 _OWNER_RE = re.compile(
     r"^(?:\*\.)?(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$"
 )
+# MX data: a preference 0-65535 written plainly (int() would also take " 10", "1_0" or "١٠"), one space, a name.
+_MX_RE = re.compile(r"^(0|[1-9][0-9]{0,4}) ([^ ]+)$")
+# TXT data, written inside quotes: printable ASCII but the quote, the backslash and parentheses.
+_TXT_RE = re.compile(r'[\x20-\x21\x23-\x27\x2a-\x5b\x5d-\x7e]*')
+# The words an address match list may hold besides addresses and prefixes.
+_ACL_KEYWORDS = ("any", "none", "localhost", "localnets")
 
 
-def _fqdn(value: str, what: str) -> str:
+def _fqdn(value: Any, what: str) -> str:
     """Absolute name with the trailing dot, as zone files and named.conf want it."""
-    if not isinstance(value, str) or len(value) > 254 or not _FQDN_RE.fullmatch(value):
-        raise ValueError(f"{what}: {value!r} is not a domain name")
+    if type(value) is not str or len(value) > 254 or not _FQDN_RE.fullmatch(value):
+        raise RenderValueError(what, value, "must be a domain name of letters, digits, - and _ (like ns1.example.net)")
     return value if value.endswith(".") else value + "."
 
 
-def _path(value: str, what: str) -> str:
-    if not _PATH_RE.fullmatch(value) or "/../" in value or value.endswith("/.."):
-        raise ValueError(f"{what}: {value!r} is not a plain absolute path")
+def _path(value: Any, what: str) -> str:
+    if type(value) is not str or not _PATH_RE.fullmatch(value) or ".." in value.split("/") or len(value) > 1024:
+        raise RenderValueError(what, value, "must be a plain absolute path of letters, digits and . _ / + -")
     return value
 
 
-def _acl_element(value: str, what: str) -> str:
-    """An address-match-list element: 'any', 'none' or an address/prefix."""
-    if value in ("any", "none", "localhost", "localnets"):
+def _acl_element(value: Any, what: str) -> str:
+    """An address-match-list element: any/none/localhost/localnets or an address/prefix, written
+    from the parsed address (never the text as given: a scope id or netmask would come along)."""
+    if type(value) is str and value in _ACL_KEYWORDS:
         return value
-    try:
-        network = ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        raise ValueError(f"{what}: {value!r} is neither an address, a prefix nor any/none") from None
+    network = quoting.ip_network(value, what)
     # A single address is written as one, as BIND itself prints it.
     return str(network.network_address) if network.num_addresses == 1 else str(network)
 
 
-def _address(value: str, what: str) -> str:
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        raise ValueError(f"{what}: {value!r} is not an IP address") from None
-
-
-def _acl_body(elements: Sequence[str], what: str) -> str:
-    cleaned = [_acl_element(e, what) for e in elements] or ["none"]
+def _acl_body(elements: Any, what: str) -> str:
+    cleaned = [_acl_element(e, f"{what}[{i}]") for i, e in enumerate(quoting.listing(elements, what))] or ["none"]
     return " ".join(f"{e};" for e in cleaned)
 
 
@@ -89,8 +90,8 @@ def render_named_conf(
     opens authoritative answers, while `allow-recursion` *and* `allow-query-cache` are set
     explicitly, so neither falls back to allow-query.
     """
-    if not 1 <= int(rate_limit_per_second) <= 10000:
-        raise ValueError(f"rate_limit_per_second: {rate_limit_per_second!r} is outside 1..10000")
+    # BIND refuses responses-per-second above 1000 (named-checkconf: "responses-per-second 1001 > 1000").
+    rate = quoting.positive_int(rate_limit_per_second, "rate_limit_per_second", maximum=1000)
     lines = [
         "// Rendered by the isp Pulumi program; local edits are replaced on the next deploy.",
         "// Lesson 3: authoritative answers to all, recursion only for our own blocks.",
@@ -111,30 +112,37 @@ def render_named_conf(
         '\tversion "not disclosed";',
         "\tminimal-responses yes;",
         "\t// Response rate limiting blunts reflection attacks on the authoritative side.",
-        f"\trate-limit {{ responses-per-second {int(rate_limit_per_second)}; slip 2; window 15; }};",
+        f"\trate-limit {{ responses-per-second {rate}; slip 2; window 15; }};",
         "};",
     ]
     seen: set[str] = set()
-    for zone in zones:
-        origin = _fqdn(zone.name, "zone name").rstrip(".").lower()
+    for index, zone in enumerate(quoting.listing(zones, "zones")):
+        where = f"zones[{index}]"
+        if not isinstance(zone, ZoneEntry):
+            raise RenderValueError(where, zone, "must be a ZoneEntry")
+        origin = _fqdn(zone.name, f"{where}.name").rstrip(".").lower()
         if origin in seen:
-            raise ValueError(f"zones: {origin} listed twice")
+            raise RenderValueError(f"{where}.name", origin, "is listed twice")
         seen.add(origin)
+        zone_file = _path(zone.file, f"{where}.file")
         lines.append("")
         lines.append(f'zone "{origin}" {{')
-        if zone.is_primary:
+        primaries = [
+            quoting.ip_address(p, f"{where}.primaries[{i}]")
+            for i, p in enumerate(quoting.listing(zone.primaries, f"{where}.primaries"))
+        ]
+        if not primaries:
             lines += [
                 "\ttype primary;",
-                f'\tfile "{_path(zone.file, "zone file")}";',
+                f'\tfile "{zone_file}";',
                 "\tallow-transfer { isp_transfer; };",
                 "\tnotify yes;",
             ]
         else:
-            primaries = " ".join(f"{_address(p, 'primaries')};" for p in zone.primaries)
             lines += [
                 "\ttype secondary;",
-                f'\tfile "{_path(zone.file, "zone file")}";',
-                f"\tprimaries {{ {primaries} }};",
+                f'\tfile "{zone_file}";',
+                f"\tprimaries {{ {' '.join(f'{p};' for p in primaries)} }};",
                 "\tallow-transfer { none; };",
             ]
         lines.append("};")
@@ -186,15 +194,41 @@ class GeneratedRange:
     rrtype: str  # PTR or A
     target: str  # template with `$`, e.g. "dyn-203-0-113-$.pool.example.net."
 
-    def line(self) -> str:
-        if not 0 <= self.start <= self.stop <= 255:
-            raise ValueError(f"$GENERATE range {self.start}-{self.stop} is outside 0-255")
+    def line(self, where: str = "generated") -> str:
+        for what, number in (("start", self.start), ("stop", self.stop)):
+            if type(number) is not int or not 0 <= number <= 255:
+                raise RenderValueError(f"{where}.{what}", number, "$GENERATE counters run from 0 to 255")
+        if self.start > self.stop:
+            raise RenderValueError(f"{where}.stop", self.stop, f"$GENERATE {self.start}-{self.stop} runs backwards")
         if self.rrtype not in ("PTR", "A"):
-            raise ValueError(f"$GENERATE type {self.rrtype!r} is not PTR or A")
+            raise RenderValueError(f"{where}.rrtype", self.rrtype, "$GENERATE type must be PTR or A")
         for what, text in (("owner", self.owner), ("target", self.target)):
-            if not _TEMPLATE_RE.fullmatch(text):
-                raise ValueError(f"$GENERATE {what}: {text!r} holds characters a zone file would misread")
+            if type(text) is not str or len(text) > 254 or not _TEMPLATE_RE.fullmatch(text):
+                raise RenderValueError(
+                    f"{where}.{what}", text, "a $GENERATE template holds only letters, digits, . _ - and $"
+                )
+        # What BIND will generate, at both ends of the counter, must be what the type needs:
+        # names of labels up to 63 characters, and for A a dotted quad.
+        for counter in (str(self.start), str(self.stop)):
+            owner = self.owner.replace("$", counter)
+            if not _names_fit(owner):
+                raise RenderValueError(f"{where}.owner", self.owner, "would generate a label longer than 63 characters")
+            target = self.target.replace("$", counter)
+            fits = _is_ipv4(target) if self.rrtype == "A" else _names_fit(target)
+            if not fits:
+                rule = "must generate IPv4 addresses" if self.rrtype == "A" else "would generate an invalid name"
+                raise RenderValueError(f"{where}.target", self.target, rule)
         return f"$GENERATE {self.start}-{self.stop} {self.owner} {self.rrtype} {self.target}"
+
+
+def _names_fit(name: str) -> bool:
+    labels = name.removesuffix(".").split(".")
+    return len(name) <= 254 and all(0 < len(label) <= 63 for label in labels)
+
+
+def _is_ipv4(text: str) -> bool:
+    parts = text.split(".")
+    return len(parts) == 4 and all(p.isascii() and p.isdigit() and str(int(p)) == p and int(p) < 256 for p in parts)
 
 
 def pool_ptr_ranges(
@@ -219,7 +253,9 @@ def pool_ptr_ranges(
         last = first + block.num_addresses - 1
         owner = "$" if len(zone_octets) == 3 else f"$.{c}"
         target = name_for(a, b, c, "$")
-        _fqdn(target.replace("$", "0"), "pool PTR name")  # what every generated name will look like
+        if type(target) is not str:
+            raise RenderValueError("ptr_name", target, "must be a domain name")
+        _fqdn(target.replace("$", "0"), "ptr_name")  # what every generated name will look like
         ranges.append(GeneratedRange(first, last, owner, "PTR", target.rstrip(".") + "."))
     return ranges
 
@@ -246,31 +282,39 @@ class ZoneRecord:
     rrtype: str
     data: str
 
-    def line(self) -> str:
+    def line(self, where: str = "record") -> str:
         if self.rrtype not in ("A", "AAAA", "PTR", "NS", "CNAME", "MX", "TXT"):
-            raise ValueError(f"record type {self.rrtype!r} is not supported in zone files")
-        if self.owner != "@" and not _OWNER_RE.fullmatch(self.owner):
-            raise ValueError(f"record owner {self.owner!r} is not a domain name")
+            raise RenderValueError(f"{where}.rrtype", self.rrtype, "must be A, AAAA, PTR, NS, CNAME, MX or TXT")
+        if self.owner != "@" and (type(self.owner) is not str or len(self.owner) > 254
+                                  or not _OWNER_RE.fullmatch(self.owner)):
+            raise RenderValueError(f"{where}.owner", self.owner, "must be '@' or a domain name (relative or absolute)")
         data = self.data
         if self.rrtype in ("A", "AAAA"):
-            data = str(ipaddress.ip_address(data))
+            # Written from the parsed address: canonical text, never a scope id or other leftovers.
+            data = str(quoting.ip_address(data, f"{where}.data", version=4 if self.rrtype == "A" else 6))
         elif self.rrtype in ("PTR", "NS", "CNAME"):
-            data = _fqdn(data, f"{self.rrtype} target")
+            data = _fqdn(data, f"{where}.data")
         elif self.rrtype == "MX":
-            preference, _, host = data.partition(" ")
-            data = f"{int(preference)} {_fqdn(host, 'MX target')}"
+            mx = _MX_RE.fullmatch(data) if type(data) is str else None
+            if mx is None or int(mx[1]) > 65535:
+                raise RenderValueError(f"{where}.data", data, "must be 'PREFERENCE HOST' with a preference 0-65535")
+            data = f"{int(mx[1])} {_fqdn(mx[2], f'{where}.data')}"
         elif self.rrtype == "TXT":
-            if not re.fullmatch(r"^[\x20-\x7e]*$", data) or '"' in data or "\\" in data:
-                raise ValueError(f"TXT data {data!r} must be printable without quotes or backslashes")
+            # Parentheses too: inside quotes BIND reads them as text, but a reader that counts them
+            # to join multi-line records (the pack's zonetext does) would read the rest of the file
+            # as one record.
+            if type(data) is not str or not _TXT_RE.fullmatch(data):
+                raise RenderValueError(
+                    f"{where}.data", data, "TXT data must be printable ASCII without quotes, backslashes or parentheses"
+                )
             data = " ".join(f'"{data[i : i + 255]}"' for i in range(0, max(len(data), 1), 255))
         return f"{self.owner}\tIN\t{self.rrtype}\t{data}"
 
 
-def _line(entry: ZoneRecord | GeneratedRange, where: str) -> str:
-    try:
-        return entry.line()
-    except ValueError as error:
-        raise ValueError(f"{where}: {error}") from None
+def _line(entry: Any, kind: type, where: str) -> str:
+    if not isinstance(entry, kind):
+        raise RenderValueError(where, entry, f"must be a {kind.__name__}")
+    return entry.line(where)
 
 
 def render_zone_file(
@@ -286,23 +330,30 @@ def render_zone_file(
 ) -> str:
     """A zone file with SOA, NS, records and `$GENERATE` runs (lessons 5 and 7: PTRs)."""
     origin_fqdn = _fqdn(origin, "origin").lower()
-    if "@" not in hostmaster:
-        raise ValueError(f"hostmaster: {hostmaster!r} is not a mailbox")
-    local, _, domain = hostmaster.partition("@")
-    if not re.fullmatch(r"^[a-z0-9][a-z0-9_+-]*$", local):
-        raise ValueError(f"hostmaster: {hostmaster!r} has a local part a zone file cannot hold")
-    rname = f"{local}.{_fqdn(domain, 'hostmaster domain')}"
+    local, at, domain = hostmaster.partition("@") if type(hostmaster) is str else ("", "", "")
+    if not at or not re.fullmatch(r"[a-z0-9][a-z0-9_+-]{0,62}", local):
+        raise RenderValueError("hostmaster", hostmaster, "must be a mailbox whose local part is a-z 0-9 _ + -")
+    rname = f"{local}.{_fqdn(domain, 'hostmaster')}"
+    ttl = quoting.positive_int(ttl, "ttl", maximum=2**31 - 1)
+    nameservers = quoting.listing(nameservers, "nameservers")
     if not nameservers:
-        raise ValueError("nameservers: a zone needs at least one NS")
+        raise RenderValueError("nameservers", nameservers, "a zone needs at least one NS")
     body = [ZoneRecord("@", "NS", _fqdn(ns, f"nameservers[{i}]")).line() for i, ns in enumerate(nameservers)]
-    body += [_line(r, f"records[{i}]") for i, r in enumerate(records)]
-    body += [_line(g, f"generated[{i}]") for i, g in enumerate(generated)]
+    records = quoting.listing(records, "records")
+    body += [_line(r, ZoneRecord, f"records[{i}]") for i, r in enumerate(records)]
+    for i, record in enumerate(records):
+        # BIND drops ("ignoring out-of-zone data") a record named outside the zone, and so would
+        # the pack's reader: a name that would vanish is refused instead.
+        owner = record.owner.lower()
+        if owner.endswith(".") and owner != origin_fqdn and not owner.endswith("." + origin_fqdn):
+            raise RenderValueError(f"records[{i}].owner", record.owner, f"is outside the zone {origin_fqdn}")
+    body += [_line(g, GeneratedRange, f"generated[{i}]") for i, g in enumerate(quoting.listing(generated, "generated"))]
     text_body = "\n".join(body)
     serial = zone_serial(origin_fqdn + text_body, today)
     head = [
         "; Rendered by the isp Pulumi program; local edits are replaced on the next deploy.",
         f"$ORIGIN {origin_fqdn}",
-        f"$TTL {int(ttl)}",
+        f"$TTL {ttl}",
         f"@\tIN\tSOA\t{_fqdn(primary_ns, 'primary_ns')} {rname} ( {serial} 3600 900 1209600 3600 )",
     ]
     return "\n".join(head) + "\n" + text_body + "\n"

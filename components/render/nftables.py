@@ -5,6 +5,14 @@ with a TCP reset and counted), 4 (submission ports 587/465/2525 always open to c
 mail host's 1:1 NAT: `ip daddr PUB dnat to PRIV` and `ip saddr PRIV snat to PUB`, the snat placed
 before any general snat so the host sends from the address it receives on), 11 (dial-up pools'
 mail redirected to the mail host's smaller-size-limit listeners).
+
+And no lockout: the deploy reaches every host over SSH, each on its own port (`hosts[].sshPort`).
+The input chain admits the gateway's own SSH port from the management networks; the forward
+chain admits, from the same networks, each other host's SSH port at its private address (what
+a 1:1 NATed public address becomes before filtering) and its public IPv6 address, ahead of
+every reject, for a deploy that sits outside the server networks and so crosses the gateway.
+Whether a ruleset admits the deploy at all is judged by `components.gateway` (which knows the
+hosts and the config keys), and again on the gateway before the ruleset is applied.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from components.render import quoting
 from components.render.postfix import DIALUP_SUBMISSION_PORT, DIALUP_SUBMISSIONS_PORT
 
 SMTP_PORT = 25
-SSH_PORT = 22
+DEFAULT_SSH_PORT = 22  # only the default: the gateway passes each host's own sshPort
 DEFAULT_SUBMISSION_PORTS = (587, 465, 2525)
 _IMPLICIT_TLS_SUBMISSION_PORT = 465
 _ICMP_TYPES = "destination-unreachable, time-exceeded, parameter-problem, echo-request"
@@ -41,6 +49,8 @@ def render_gateway_ruleset(
     dialup_submission_port: int = DIALUP_SUBMISSION_PORT,
     dialup_tls_wrapper_port: int = DIALUP_SUBMISSIONS_PORT,
     static_nat: Sequence[tuple[str, str]] = (),
+    ssh_port: int = DEFAULT_SSH_PORT,
+    ssh_hosts: Sequence[tuple[str, int]] = (),
 ) -> str:
     """The whole ruleset for `nft -f`: `flush ruleset`, `table inet filter`, `table ip nat`.
 
@@ -55,7 +65,11 @@ def render_gateway_ruleset(
     - Inbound to our servers: the mail hosts' SMTP and submission ports, plus
       `published_services` as (address, "tcp"|"udp", port); a mail host's public address there
       stands for its private one (filtering happens after dnat). Nothing else.
-    - The gateway itself (input) accepts SSH only from `ssh_management_networks`.
+    - The gateway itself (input) accepts SSH only from `ssh_management_networks`, on `ssh_port`
+      (the port the deploy connects to: the gateway host's sshPort).
+    - `ssh_hosts`: (address, port) of each other host the deploy reaches over SSH; from the
+      management networks, its port at that address is forwarded (a NATed host's public IPv4
+      address stands for its private one), before any reject.
     - `static_nat`: (private, public) for our other hosts with a public address (name servers,
       web): the same 1:1 mapping, without the mail hosts' port-25 privileges; what reaches
       them is only what `published_services` opens.
@@ -126,6 +140,10 @@ def render_gateway_ruleset(
             "dialup_submission_port", dialup_ports, "must be two distinct ports apart from 25 and submission"
         )
 
+    gateway_ssh = quoting.port(ssh_port, "ssh_port")
+    deploy_ssh = [(private_of.get(address, address), number) for address, number in _ssh_hosts(ssh_hosts)]
+    quoting.unique(deploy_ssh, "ssh_hosts")
+
     mail_v4_addresses = [address for pair in mail_pairs for address in pair]
     lan_set = _set_literal(f'"{name}"' for name in lans)
     mail_ports = _set_literal(str(p) for p in sorted({SMTP_PORT, *submission_ports}))
@@ -136,6 +154,13 @@ def render_gateway_ruleset(
         "ct state invalid drop",
         f"icmp type {{ {_ICMP_TYPES} }} accept",
         f"icmpv6 type {{ {_ICMPV6_TYPES} }} accept",
+        *(["# The deploy's SSH to each host, from the management networks only; ahead of every reject."]
+          if deploy_ssh else []),
+        *(
+            f"{'ip' if address.version == 4 else 'ip6'} saddr @management_v{address.version} "
+            f"{'ip' if address.version == 4 else 'ip6'} daddr {address} tcp dport {number} accept"
+            for address, number in deploy_ssh
+        ),
         "# Lesson 1: customers reach port 25 of our own mail hosts only; any other TCP/25 is reset and counted.",
         f"ip saddr @customer_pools_v4 ip daddr @mail_hosts_v4 tcp dport {SMTP_PORT} accept",
         f"ip6 saddr @customer_pools_v6 ip6 daddr @mail_hosts_v6 tcp dport {SMTP_PORT} accept",
@@ -169,9 +194,9 @@ def render_gateway_ruleset(
         'iif "lo" accept',
         f"icmp type {{ {_ICMP_TYPES} }} accept",
         f"icmpv6 type {{ {_ICMPV6_TYPES}, {_ICMPV6_NEIGHBOUR_TYPES} }} accept",
-        "# SSH to the gateway from the management networks only.",
-        f"ip saddr @management_v4 tcp dport {SSH_PORT} accept",
-        f"ip6 saddr @management_v6 tcp dport {SSH_PORT} accept",
+        "# SSH to the gateway (the port the deploy connects to) from the management networks only.",
+        f"ip saddr @management_v4 tcp dport {gateway_ssh} accept",
+        f"ip6 saddr @management_v6 tcp dport {gateway_ssh} accept",
     ]
 
     sets = [
@@ -288,6 +313,15 @@ def _published_services(services: object) -> list[tuple[quoting.IPAddress, str, 
             raise quoting.RenderValueError(f"published_services[{i}]", service[1], 'protocol must be "tcp" or "udp"')
         parsed.append((address, service[1], quoting.port(service[2], f"published_services[{i}]")))
     quoting.unique(parsed, "published_services")
+    return parsed
+
+
+def _ssh_hosts(hosts: object) -> list[tuple[quoting.IPAddress, int]]:
+    parsed = []
+    for i, entry in enumerate(quoting.listing(hosts, "ssh_hosts")):
+        if isinstance(entry, str) or not isinstance(entry, Sequence) or len(entry) != 2:
+            raise quoting.RenderValueError(f"ssh_hosts[{i}]", entry, "must be an (address, port) pair")
+        parsed.append((quoting.ip_address(entry[0], f"ssh_hosts[{i}]"), quoting.port(entry[1], f"ssh_hosts[{i}]")))
     return parsed
 
 

@@ -14,6 +14,8 @@ from typing import Literal
 from components.render import quoting
 
 Role = Literal["www", "webmail"]
+# sockaddr_un.sun_path is 108 bytes with the final NUL: nginx -t refuses a longer path.
+_SUN_PATH_MAX = 107
 _UPSTREAM_INET_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<v4>[0-9.]+)):(?P<port>[0-9]{1,5})$")
 
 
@@ -132,8 +134,13 @@ def _webmail_locations(fastcgi_address: str) -> str:
 
 
 def _fastcgi_address(upstream: object) -> str:
-    if isinstance(upstream, str) and upstream.startswith("unix:"):
-        return "unix:" + quoting.absolute_path(upstream.removeprefix("unix:"), "upstream")
+    if type(upstream) is str and upstream.startswith("unix:"):
+        path = quoting.absolute_path(upstream.removeprefix("unix:"), "upstream")
+        if len(path.encode()) > _SUN_PATH_MAX:
+            raise quoting.RenderValueError(
+                "upstream", upstream, f"a unix socket path holds at most {_SUN_PATH_MAX} bytes (sun_path)"
+            )
+        return "unix:" + path
     inet = _UPSTREAM_INET_RE.fullmatch(upstream) if isinstance(upstream, str) else None
     if not inet:
         raise quoting.RenderValueError("upstream", upstream, "must be unix:/path/to/php-fpm.sock or IP:PORT")

@@ -37,12 +37,17 @@ class RenderValueError(ValueError):
     def __init__(self, parameter: str, value: Any, rule: str) -> None:
         self.parameter = parameter
         self.value = value
-        super().__init__(f"{parameter}={value!r}: {rule}")
+        self.rule = rule
+        # The value is shown as the config errors show it: redacted if it could be a secret. (Imported
+        # here: the config package itself parses addresses with this module.)
+        from components.config.redaction import shown
+
+        super().__init__(f"{parameter}={shown(value, name=parameter)}: {rule}")
 
 
 def fqdn(value: Any, parameter: str) -> str:
     """A lowercase fully qualified host name (RFC 1123 labels, at least two labels, no trailing dot)."""
-    if not isinstance(value, str) or len(value) > 253 or not _FQDN_RE.fullmatch(value):
+    if not _is_text(value) or len(value) > 253 or not _FQDN_RE.fullmatch(value):
         raise RenderValueError(
             parameter, value, "must be a lowercase fully qualified domain name like mail.example.net"
         )
@@ -51,32 +56,30 @@ def fqdn(value: Any, parameter: str) -> str:
 
 def mail_address(value: Any, parameter: str) -> str:
     """A plain mail address: a local part of letters, digits and . _ + - at a lowercase FQDN."""
-    local_part, _, domain = value.partition("@") if isinstance(value, str) else ("", "", "")
+    local_part, _, domain = value.partition("@") if _is_text(value) else ("", "", "")
     if not _LOCAL_PART_RE.fullmatch(local_part) or not _FQDN_RE.fullmatch(domain) or len(value) > 254:
         raise RenderValueError(parameter, value, "must be a mail address like postmaster@example.net")
     return value
 
 
 def ip_address(value: Any, parameter: str, *, version: int | None = None) -> IPAddress:
-    """An IPv4 or IPv6 address (string or ipaddress object), optionally of one version only."""
+    """An IPv4 or IPv6 address, optionally of one version only, as a fresh canonical object.
+
+    Strings and ipaddress objects are held to the same rules (`parse_address`): an object
+    can carry a scope id as freely as a string. Render `str()` of the result."""
     try:
-        address = value if isinstance(value, IPAddress) else ipaddress.ip_address(_plain_str(value, parameter))
-    except ValueError:
-        raise RenderValueError(parameter, value, "must be an IP address") from None
-    if version is not None and address.version != version:
-        raise RenderValueError(parameter, value, f"must be an IPv{version} address")
-    return address
+        return parse_address(value, version=version)
+    except ValueError as problem:
+        raise RenderValueError(parameter, value, str(problem)) from None
 
 
 def ip_network(value: Any, parameter: str, *, version: int | None = None) -> IPNetwork:
-    """A network in CIDR notation with no host bits set (a bare address means a /32 or /128)."""
+    """A network in CIDR notation with no host bits set (a bare address means a /32 or /128),
+    as a fresh canonical object; strings and objects alike (`parse_network`)."""
     try:
-        network = value if isinstance(value, IPNetwork) else ipaddress.ip_network(_plain_str(value, parameter))
-    except ValueError:
-        raise RenderValueError(parameter, value, "must be a network in CIDR notation without host bits") from None
-    if version is not None and network.version != version:
-        raise RenderValueError(parameter, value, f"must be an IPv{version} network")
-    return network
+        return parse_network(value, version=version)
+    except ValueError as problem:
+        raise RenderValueError(parameter, value, str(problem)) from None
 
 
 def ip_networks(values: Any, parameter: str, *, version: int | None = None) -> list[IPNetwork]:
@@ -88,7 +91,7 @@ def ip_networks(values: Any, parameter: str, *, version: int | None = None) -> l
 
 def absolute_path(value: Any, parameter: str) -> str:
     """An absolute file path made of ordinary file-name characters, without `..` components."""
-    if not isinstance(value, str) or not _PATH_RE.fullmatch(value) or ".." in value.split("/") or len(value) > 1024:
+    if not _is_text(value) or not _PATH_RE.fullmatch(value) or ".." in value.split("/") or len(value) > 1024:
         raise RenderValueError(
             parameter, value, "must be an absolute path of letters, digits and . _ + @ / - (no spaces, quotes or ..)"
         )
@@ -98,7 +101,7 @@ def absolute_path(value: Any, parameter: str) -> str:
 def interface_name(value: Any, parameter: str) -> str:
     """A Linux interface name: at most 15 characters (IFNAMSIZ) of letters, digits, `_`, `.`, `-`."""
     if (
-        not isinstance(value, str)
+        not _is_text(value)
         or not 0 < len(value) < _IFNAMSIZ
         or not _INTERFACE_RE.fullmatch(value)
         or value in {".", ".."}
@@ -110,15 +113,15 @@ def interface_name(value: Any, parameter: str) -> str:
 
 
 def port(value: Any, parameter: str) -> int:
-    """A TCP/UDP port number 1-65535 (a real int, not a bool or a string)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+    """A TCP/UDP port number 1-65535 (a plain int: not a bool, a string or an int subclass)."""
+    if type(value) is not int or not 0 < value < 65536:
         raise RenderValueError(parameter, value, "must be a port number from 1 to 65535")
     return value
 
 
 def positive_int(value: Any, parameter: str, *, maximum: int | None = None) -> int:
-    """A whole number >= 1 (and <= maximum when given)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (maximum is not None and value > maximum):
+    """A whole number >= 1 (and <= maximum when given); a plain int, as `port`."""
+    if type(value) is not int or value < 1 or (maximum is not None and value > maximum):
         bound = f" and at most {maximum}" if maximum is not None else ""
         raise RenderValueError(parameter, value, f"must be a whole number of at least 1{bound}")
     return value
@@ -126,7 +129,7 @@ def positive_int(value: Any, parameter: str, *, maximum: int | None = None) -> i
 
 def account_name(value: Any, parameter: str) -> str:
     """A SASL login name: letters, digits and . _ @ + - (what system and virtual users look like)."""
-    if not isinstance(value, str) or not _ACCOUNT_RE.fullmatch(value):
+    if not _is_text(value) or not _ACCOUNT_RE.fullmatch(value):
         raise RenderValueError(parameter, value, "must be a login name of letters, digits and . _ @ + -")
     return value
 
@@ -146,13 +149,106 @@ def unique(values: Sequence[Any], parameter: str) -> None:
         seen.add(value)
 
 
-def _plain_str(value: Any, parameter: str) -> str:
-    if not isinstance(value, str):
-        raise RenderValueError(parameter, value, "must be a string")
-    # ipaddress accepts IPv6 scope ids ("fe80::1%eth0"); a scope id could carry anything.
+def _is_text(value: Any) -> bool:
+    """A plain str: a subclass can change how it formats (`__format__`) after it was checked."""
+    return type(value) is str
+
+
+# ---------------------------------------------------------------------------------------
+# Addresses and networks: one strict grammar for the config model and every renderer.
+#
+# Python's ipaddress is lenient where a config file must not be: an IPv6 scope id takes ANY
+# text after `%` ("2001:db8::1%x; }; options {...}") and str() gives it back; a network may
+# be spelled with a netmask or hostmask ("10.0.0.0/255.255.255.0", "/0.0.0.255") or a
+# zero-padded length ("/024"); it takes ints, bytes and tuples. Here only text (or an
+# ipaddress object, re-read from its text) of the characters an address is made of passes,
+# IPv4-mapped/compatible IPv6 is refused where an IPv6 host or block is meant, and what passes
+# is returned as a fresh object whose str() is canonical (lowercase, compressed IPv6).
+
+_ADDRESS_CHARS_RE = re.compile(r"^[0-9A-Fa-f:.]{2,45}$")
+_PREFIX_LENGTH_RE = re.compile(r"^(?:0|[1-9][0-9]{0,2})$")
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated (RFC 4291 2.5.5.1); :: and ::1 are not
+_NOT_TEXT = {
+    "address": 'must be an IP address written as text, e.g. "192.0.2.1" or "2001:db8::1"',
+    "network": 'must be a network written as text, e.g. "192.0.2.0/24" or "2001:db8::/48"',
+}
+
+
+def parse_address(value: Any, *, version: int | None = None) -> IPAddress:
+    """`value` (text or an ipaddress address object) as a fresh canonical address, or ValueError(rule)."""
+    text = _address_text(value, (ipaddress.IPv4Address, ipaddress.IPv6Address), "address")
+    if "/" in text:
+        raise ValueError("must be a single address, not a network")
+    address = _address_from(text)
+    _check_version(address, version, "address")
+    return address
+
+
+def parse_network(value: Any, *, version: int | None = None) -> IPNetwork:
+    """`value` (text or an ipaddress network object) as a fresh canonical network, or ValueError(rule).
+
+    CIDR only: `address/length` with a plain decimal length (no netmask, hostmask or leading
+    zero) and no host bits set; a bare address is the /32 or /128 of that address."""
+    text = _address_text(value, (ipaddress.IPv4Network, ipaddress.IPv6Network), "network")
+    address_text, slash, length_text = text.partition("/")
+    address = _address_from(address_text, network=True)
+    if not slash:
+        length_text = str(address.max_prefixlen)
+    elif not _PREFIX_LENGTH_RE.fullmatch(length_text) or int(length_text) > address.max_prefixlen:
+        raise ValueError(
+            f"must be a network in CIDR notation: address/length with a length from 0 to {address.max_prefixlen} "
+            "(no netmask such as /255.255.255.0, no hostmask, no leading zero)"
+        )
+    try:
+        network = ipaddress.ip_network(f"{address}/{int(length_text)}", strict=True)
+    except ValueError:
+        raise ValueError(
+            f"has host bits set: {address}/{length_text} is not a network prefix (did you mean "
+            f"{ipaddress.ip_network(f'{address}/{int(length_text)}', strict=False)}?)"
+        ) from None
+    if network.version == 6 and (
+        network.subnet_of(_IPV4_MAPPED) or (network.subnet_of(_IPV4_COMPATIBLE) and int(network.broadcast_address) > 1)
+    ):
+        raise ValueError("is an IPv4-mapped or IPv4-compatible IPv6 block; write the IPv4 network itself")
+    _check_version(network, version, "network")
+    return network
+
+
+def _address_text(value: Any, kinds: tuple[type, ...], what: str) -> str:
+    """The text to parse: a plain str, or an object of `kinds` read back through str()."""
+    if isinstance(value, kinds):
+        try:
+            value = str(value)  # a scope id, or a subclass's own __str__, shows here and is judged
+        except Exception:  # noqa: BLE001 - a subclass's __str__ may raise anything: still a refusal
+            value = None
+    if type(value) is not str:
+        raise ValueError(_NOT_TEXT[what])
     if "%" in value:
-        raise RenderValueError(parameter, value, "must not carry a scope id")
+        raise ValueError("must not carry an IPv6 zone/scope id (text after '%'): it would be written out verbatim")
     return value
+
+
+def _address_from(text: str, *, network: bool = False) -> IPAddress:
+    what = "network" if network else "address"
+    if not _ADDRESS_CHARS_RE.fullmatch(text):
+        raise ValueError(f"must be an IP {what} of digits, hex digits, '.' and ':' only (no spaces or other text)")
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError(f"must be an IP {what}, e.g. 192.0.2.0/24 or 2001:db8::/48" if network else
+                         "must be an IP address, e.g. 192.0.2.1 or 2001:db8::1") from None
+    if not network and address.version == 6 and (
+        address.ipv4_mapped is not None or (address in _IPV4_COMPATIBLE and int(address) > 1)
+    ):
+        raise ValueError("is an IPv4-mapped or IPv4-compatible IPv6 address; write the IPv4 address itself")
+    # Re-parse the canonical text: the object returned carries nothing its text does not show.
+    return ipaddress.ip_address(str(address))
+
+
+def _check_version(parsed: IPAddress | IPNetwork, version: int | None, what: str) -> None:
+    if version is not None and parsed.version != version:
+        raise ValueError(f"must be an IPv{version} {what}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -199,3 +295,69 @@ def _within(network: IPNetwork, by_length: dict[tuple[int, int], set[IPNetwork]]
         and network.supernet(new_prefix=length) in members
         for (version, length), members in by_length.items()
     )
+
+
+# systemd.time(7) calendar events, the subset an operator writes for a nightly job: a shortcut
+# (`daily`), or `[WEEKDAYS] [[YEAR-]MONTH-DAY] HOUR:MINUTE[:SECOND]`, each field a list of values,
+# `a..b` ranges and `/n` repetitions, every number inside its field's range. Checked by value, not
+# by shape: systemd refuses `0` or `25:00` although they are made of calendar characters.
+CALENDAR_SHORTCUTS = frozenset({"minutely", "hourly", "daily", "weekly", "monthly", "yearly", "annually",
+                                "quarterly", "semiannually"})
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAY_NAMES = {name: i for i, name in enumerate(_WEEKDAYS)} | {
+    full: i for i, full in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))}
+_CALENDAR_ITEM_RE = re.compile(r"(\d{1,4})(?:\.\.(\d{1,4}))?(?:/(\d{1,4}))?")
+_CALENDAR_MAX_LENGTH = 64
+
+
+def _calendar_field(text: str, low: int, high: int) -> bool:
+    if text == "*":  # `*` stands alone: systemd refuses it in a list or with a repetition
+        return True
+    for item in text.split(","):
+        match = _CALENDAR_ITEM_RE.fullmatch(item)
+        if match is None:
+            return False
+        first, last, step = match.groups()
+        # systemd refuses a repetition that never repeats inside the field (0, or past its end).
+        if step is not None and not 0 < int(step) <= high - int(first):
+            return False
+        if not (low <= int(first) <= high and (last is None or int(first) <= int(last) <= high)):
+            return False
+    return True
+
+
+def _calendar_weekdays(text: str) -> bool:
+    for item in text.split(","):
+        ends = item.lower().split("..")
+        if len(ends) > 2 or any(end not in _WEEKDAY_NAMES for end in ends):
+            return False
+        if len(ends) == 2 and _WEEKDAY_NAMES[ends[0]] > _WEEKDAY_NAMES[ends[1]]:  # systemd: Fri..Mon is no range
+            return False
+    return True
+
+
+def calendar_event(value: Any, parameter: str) -> str:
+    """A systemd OnCalendar= event (see CALENDAR_SHORTCUTS and the grammar above)."""
+    rule = "must be a systemd calendar event such as '*-*-* 02:30:00', 'Mon..Fri 03:00' or 'daily'"
+    if type(value) is not str or not value or len(value) > _CALENDAR_MAX_LENGTH or not value.isascii():
+        raise RenderValueError(parameter, value, rule)
+    if value in CALENDAR_SHORTCUTS:
+        return value
+    parts = value.split(" ")
+    weekdays = parts.pop(0) if parts and not parts[0][:1].isdigit() and parts[0][:1] != "*" else None
+    if weekdays is not None and not _calendar_weekdays(weekdays):
+        raise RenderValueError(parameter, value, rule)
+    time = parts.pop() if parts and ":" in parts[-1] else None
+    date = parts.pop() if parts else None
+    fine = not parts and (time is not None or date is not None)
+    if fine and date is not None:
+        fields = date.split("-")
+        ranges = [(1970, 2199), (1, 12), (1, 31)][-len(fields):] if len(fields) in (2, 3) else []
+        fine = bool(ranges) and all(_calendar_field(f, lo, hi) for f, (lo, hi) in zip(fields, ranges, strict=True))
+    if fine and time is not None:
+        fields = time.split(":")
+        fine = len(fields) in (2, 3) and all(
+            _calendar_field(f, lo, hi) for f, (lo, hi) in zip(fields, [(0, 23), (0, 59), (0, 59)], strict=False))
+    if not fine:
+        raise RenderValueError(parameter, value, rule)
+    return value

@@ -32,6 +32,8 @@ SECONDS_PER_DAY = 86400
 # Far above the lesson's 100-250 but still a cap: a bigger number is a typo or no limit at all.
 MAX_DAILY_LIMIT = 100_000
 
+# sockaddr_un.sun_path is 108 bytes with the final NUL: a longer socket cannot be bound.
+_SUN_PATH_MAX = 107
 _INET_RE = re.compile(r"^inet:(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<v4>[0-9.]+)):(?P<port>[0-9]{1,5})$")
 _SYSTEM_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
@@ -73,7 +75,10 @@ def parse_policy_endpoint(value: object, parameter: str) -> PolicyEndpoint:
     path = value.removeprefix("unix:")
     if path and not path.startswith("/"):
         path = f"{POSTFIX_QUEUE_DIRECTORY}/{path}"
-    return PolicyEndpoint("unix", path=quoting.absolute_path(path, parameter))
+    path = quoting.absolute_path(path, parameter)
+    if len(path.encode()) > _SUN_PATH_MAX:
+        raise quoting.RenderValueError(parameter, value, f"a unix socket path holds at most {_SUN_PATH_MAX} bytes")
+    return PolicyEndpoint("unix", path=path)
 
 
 def policy_service_for_postfix(listen: str) -> str:

@@ -1,10 +1,12 @@
 """One typed view of what a stack will deploy, built once per AnalyzeStack.
 
 Everything the rules read comes from here: DNS records (Cloudflare `DnsRecord`/`Record`
-and BIND zone files delivered to hosts, `$GENERATE` ranges kept lazy), zones (matched to
-records by the longest name suffix, never by `zoneId`, which is unknown at a first
-preview), the files delivered by `command:remote:CopyToRemote` (by host and kind) and the
-evidence our own `isp:` components register.
+and BIND zone files delivered to hosts, `$GENERATE` ranges kept lazy), zones (a name is
+looked up in the longest zone suffix; a Cloudflare record's name is placed in the zone its
+`zoneId` comes from, as Cloudflare places it, when the engine's dependencies name that zone:
+the id itself is unknown at a first preview), the files delivered by
+`command:remote:CopyToRemote` (by host and kind) and the evidence our own `isp:` components
+register.
 
 What each resource delivers is read in `hostview.evidence`; a value unknown at preview is
 listed in `view.unknowns`.
@@ -266,12 +268,16 @@ def stack_name(urn: str) -> str:
     return ""
 
 
-def _cloudflare_fqdn(name: Any, zone_name: Any, zones: set[str]) -> str | None:
+def _cloudflare_fqdn(name: Any, zone_name: Any) -> str | None:
+    """The name a Cloudflare record really gets. With its zone known (the zoneId's dependency), as
+    Cloudflare places it: a name that does not end in the zone's name gets the zone's name appended
+    (`mail.example.net` in zone customer.org is mail.example.net.customer.org; the API's `name` is the
+    "complete DNS record name, including the zone name"), so a customer zone's record never speaks for
+    a name of another zone. Without a known zone, a fully qualified name inside one of the stack's
+    zones is taken as written."""
     if not isinstance(name, str) or not name:
         return None
     name = norm_name(name)
-    if _within(name, zones):
-        return name
     if isinstance(zone_name, str) and zone_name:
         zone = norm_name(zone_name)
         if name in ("@", ""):
@@ -280,12 +286,6 @@ def _cloudflare_fqdn(name: Any, zone_name: Any, zones: set[str]) -> str | None:
             return name
         return f"{name}.{zone}"
     return name
-
-
-def _within(name: str, zones: set[str]) -> bool:
-    """`name` is one of `zones` or below one: a walk over its labels, not over every zone."""
-    labels = name.split(".")
-    return any(".".join(labels[i:]) in zones for i in range(len(labels)))
 
 
 def _record_from_fields(fields: dict[str, Any], fqdn: str) -> Rec | None:
@@ -370,7 +370,6 @@ def build_view(raws: list[RawResource]) -> StackView:
                 view.unknowns.append(f"the command text of {raw.name}")
             view.commands.append(command_text(raw))
     _add_zone_files(view)
-    zone_names = set(view.zones)
     for raw in raws:
         if raw.rtype not in RECORD_TYPES:
             continue
@@ -381,7 +380,7 @@ def build_view(raws: list[RawResource]) -> StackView:
         if unknown and not (unknown == ["content"] and isinstance(fields.get("value"), str)):
             view.unknowns.append(f"{', '.join(unknown)} of DNS record {raw.name}")
             continue
-        fqdn = _cloudflare_fqdn(fields.get("name"), fields.get("zoneName"), zone_names)
+        fqdn = _cloudflare_fqdn(fields.get("name"), fields.get("zoneName"))
         rec = _record_from_fields(fields, fqdn) if fqdn else None
         if rec is not None:
             view.add_record(rec, "cloudflare", raw.urn)

@@ -29,6 +29,7 @@ next to the violations already reported.
 
 from __future__ import annotations
 
+import re
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -225,6 +226,35 @@ class Verdict:
         return error
 
 
+# An exception may quote the input it choked on: file text that can hold a key or a token (under the
+# CLI the pack sees secrets decrypted). Its message reaches the verdict scrubbed: a small copy of
+# components/config/redaction.py's `scrub` (the pack runs in its own virtualenv, without the program).
+_PEM_RE = re.compile(r"-----BEGIN [A-Z0-9 ]{0,64}-----(?:.*?-----END [A-Z0-9 ]{0,64}-----|[^'\"\n]*)", re.DOTALL)
+_RUN_RE = re.compile(r"[A-Za-z0-9+/=_.:~%-]{20,}")
+_WORD_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def _random_looking(run: str) -> bool:
+    """Tokens, keys, base64 and hex, not names, camelCase, paths or addresses (thresholds: redaction.py)."""
+    alnum = "".join(c for c in run if c.isascii() and c.isalnum())
+    if len(alnum) < 16 or len(set(alnum)) < 10 or re.fullmatch(r"[0-9a-fA-F:.]+(/\d+)?", run) and ":" in run:
+        return False  # too short, too plain, or an IPv6 address
+    if len(alnum) >= 32 and re.fullmatch(r"[0-9a-fA-F]+", alnum) and not alnum.isdigit() and not alnum.isalpha():
+        return True
+    kinds = ["d" if c.isdigit() else "u" if c.isupper() else "l" for c in alnum]
+    switches = sum(a != b for a, b in zip(kinds, kinds[1:], strict=False)) / (len(kinds) - 1)
+    words = len(_WORD_RE.findall(run)) / len(alnum)
+    return (switches >= 0.4 and words >= 0.38) or (len(alnum) >= 30 and switches >= 0.3 and words >= 0.3)
+
+
+def scrubbed(text: str) -> str:
+    """`text` with PEM blocks and random-looking strings replaced by their length, one line."""
+    text = _PEM_RE.sub(lambda m: f"[redacted: {len(m.group(0))} characters]", text)
+    text = _RUN_RE.sub(lambda m: f"[redacted: {len(m.group(0))} characters]" if _random_looking(m.group(0))
+                       else m.group(0), text)
+    return " ".join(text.split())
+
+
 def judge(rule: Callable[..., Iterable[Outcome]], subject: Any, config: Mapping[str, Any],
           policy_name: str) -> Verdict:
     """Run a rule; an exception becomes one finding that says the rule could not judge."""
@@ -242,8 +272,8 @@ def judge(rule: Callable[..., Iterable[Outcome]], subject: Any, config: Mapping[
     except evidence.UnknownValueError:
         raise  # the SDK reports "can't run during preview" (advisory); at update the value is known
     except Exception as exc:  # noqa: BLE001 - a policy must answer, never crash the analyzer
-        findings.append(Finding(f"{policy_name} could not judge this input ({type(exc).__name__}: {exc}); "
-                                "fix the input or report the pack bug"))
+        findings.append(Finding(f"{policy_name} could not judge this input ({type(exc).__name__}: "
+                                f"{scrubbed(str(exc))}); fix the input or report the pack bug"))
     return Verdict(findings, notes, skipped)
 
 
@@ -280,7 +310,7 @@ def stack_policy(declaration: Declaration) -> StackValidationPolicy:
             configured = typed_config(declaration.config, args.get_config())
             view = stackview.view_of(list(args.resources))
         except Exception as exc:  # noqa: BLE001
-            report_violation(f"{name} could not read the stack ({type(exc).__name__}: {exc})", None)
+            report_violation(f"{name} could not read the stack ({type(exc).__name__}: {scrubbed(str(exc))})", None)
             return
         _report(judge(declaration.rule, view, configured, name), args, report_violation, with_urn=True)
 
@@ -302,7 +332,8 @@ def resource_policy(declaration: Declaration) -> ResourceValidationPolicy:
             configured = typed_config(declaration.config, args.get_config())
             raw = evidence.raw_resource(args)
         except Exception as exc:  # noqa: BLE001
-            report_violation(f"{name} could not read {args.urn} ({type(exc).__name__}: {exc})", None)
+            report_violation(f"{name} could not read {args.urn} ({type(exc).__name__}: {scrubbed(str(exc))})",
+                             None)
             return
         _report(judge(declaration.rule, raw, configured, name), args, report_violation, with_urn=False)
 

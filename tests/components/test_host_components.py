@@ -11,7 +11,7 @@ import yaml
 from components.config import WebmailCertificate, parse_stack_config
 from components.delivery import HostConnection
 from components.dns_data import pool_zone_file, reverse_zones
-from components.gateway import Gateway, GatewayArgs, NatMapping
+from components.gateway import Gateway, GatewayArgs, NatMapping, deploy_path
 from components.mail_host import MailHost, MailHostArgs
 from components.name_server import NameServer, NameServerArgs
 from components.reverse_zone import HostPtr, ReverseZone, ReverseZoneArgs
@@ -140,6 +140,7 @@ def test_gateway_ruleset_carries_the_mail_nat(mocks, prod):
             GatewayArgs(
                 connection=_connection("gw.example.net"),
                 gateway=prod.gateway,
+                deploy=deploy_path(prod),
                 public_address="198.51.100.1",
                 server_networks=["10.20.0.0/24"],
                 customer_pools=["203.0.113.0/25"],
@@ -156,6 +157,14 @@ def test_gateway_ruleset_carries_the_mail_nat(mocks, prod):
     general = ruleset.index("snat to 198.51.100.1\n")
     assert snat < general
     assert "nft -c -f /etc/isp-staging/nftables.conf" in _install(mocks, "gw-nftables-install")
+    # No lockout: applied with a revert timer, confirmed by a command of its own once the install is done.
+    assert "isp-nft-apply /etc/nftables.conf" in _install(mocks, "gw-nftables-install")
+    confirm = next(r for r in mocks.resources if r.name == "gw-nftables-confirm")
+    assert confirm.type == "command:remote:Command" and "isp-nft-confirm" in confirm.inputs["create"]
+    connection = confirm.inputs["connection"]["value"]  # secret as a whole: it carries the key
+    assert (connection["host"], connection["port"]) == ("gw.example.net", 22)
+    assert connection["dialErrorLimit"] * connection["perDialTimeout"] > 60  # still dialling after a revert
+    assert any(d.endswith("::gw-nftables-install") or d.endswith("::gw-nftables") for d in confirm.depends)
 
 
 def test_web_host_sites(mocks):
@@ -209,3 +218,26 @@ def test_reverse_zone_on_bind_registers_no_cloud_resources(mocks, prod):
 
     _run(build)
     assert [r.type for r in mocks.resources] == ["isp:dns:ReverseZone"]
+
+
+def test_a_component_renders_before_it_registers_anything(mocks, prod):
+    """Used alone too: a value its renderer refuses stops it before its own registration."""
+    host = prod.hosts_with("mail")[0]
+    args = MailHostArgs(
+        connection=_connection("mail.example.net"),
+        fqdn="mail.example.net",
+        domain="example.net",
+        private_address=str(host.private_address),
+        public_address=str(host.public_address),
+        public_address6="fe80::1%eth0",  # a scope id: Postfix's renderer refuses it
+        server_networks=["10.20.0.0/24"],
+        customer_pools=["203.0.113.0/25"],
+        mail=prod.mail,
+    )
+
+    def build():
+        MailHost("mail", args)
+
+    with pytest.raises(ValueError, match="ipv6_address"):
+        _run(build)
+    assert [r.type for r in mocks.resources if r.type != "pulumi:pulumi:Stack"] == []

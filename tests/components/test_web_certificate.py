@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 
 import pulumi
 import pytest
@@ -123,8 +124,8 @@ def test_acme_dns01_gets_the_token_only_as_a_secret(wire_mocks):
     assert credentials["source"]["4dabf18193072939515e22adb298388d"] == SECRET_SIG
     _assert_only_secret(wire_mocks, TOKEN)
     install = _resource(wire_mocks, "www-webmail-certificate-cloudflare-install").inputs["create"]
-    assert "install -m 0600 /etc/letsencrypt/isp-staging/isp-cloudflare.ini /etc/letsencrypt/isp-cloudflare.ini" in (
-        install)
+    assert _swaps_in(install, "/etc/letsencrypt/isp-staging/isp-cloudflare.ini", "/etc/letsencrypt/isp-cloudflare.ini",
+                     "0600")
 
 
 def test_provided_certificate_and_secret_key(wire_mocks):
@@ -134,16 +135,31 @@ def test_provided_certificate_and_secret_key(wire_mocks):
     assert files[f"/etc/ssl/isp/{NAME}/isp-staging/fullchain.pem"] == pem
     assert f"/usr/local/sbin/isp-staging/isp-acme-{NAME}" not in files
     assert not any(r.name == "www-acme-request" for r in wire_mocks.resources)
-    key_copy = next(inputs for name, inputs in wire_mocks.wire if name == "www-webmail-certificate-privkey.pem")
+    key_copy = next(inputs for name, inputs in wire_mocks.wire if name == "www-webmail-certificate-tls-privkey.pem")
     assert key_copy["source"]["4dabf18193072939515e22adb298388d"] == SECRET_SIG
     _assert_only_secret(wire_mocks, "THE-SECRET-KEY-MATERIAL")
-    install = _resource(wire_mocks, "www-webmail-certificate-install").inputs["create"]
+    install = _resource(wire_mocks, "www-webmail-certificate-tls-install").inputs["create"]
     staged = f"/etc/ssl/isp/{NAME}/isp-staging"
     assert f"openssl x509 -noout -checkend 0 -in {staged}/fullchain.pem ||" in install
     assert f"certificate-names {NAME} {staged}/fullchain.pem ||" in install
     assert f"certificate-key {staged}/fullchain.pem {staged}/privkey.pem ||" in install
-    assert f"install -m 0600 {staged}/privkey.pem /etc/ssl/isp/{NAME}/privkey.pem" in install
-    assert _depends_on(_resource(wire_mocks, "www-nginx"), "www-webmail-certificate-install")
+    assert _swaps_in(install, f"{staged}/privkey.pem", f"/etc/ssl/isp/{NAME}/privkey.pem", "0600")
+    assert _depends_on(_resource(wire_mocks, "www-nginx"), "www-webmail-certificate-tls-install")
+
+
+def test_a_renewed_certificate_restages_the_unchanged_key():
+    """A swap consumes the staged copies: a new certificate with the same key must copy the key again, or the
+    install finds its staged key missing."""
+    triggers = []
+    for _ in range(2):
+        mocks = RecordingMocks()
+        monitor = WireMonitor(mocks)
+        monitor.wire = []
+        pulumi.runtime.set_mocks(mocks, project="isp", stack="test", preview=False, monitor=monitor)
+        _build(WebmailCertificate(source="provided", certificate_pem=_pem()), private_key=KEY_PEM)
+        key_copy = next(inputs for name, inputs in monitor.wire if name == "www-webmail-certificate-tls-privkey.pem")
+        triggers.append(json.dumps(key_copy["triggers"], sort_keys=True))
+    assert triggers[0] != triggers[1]
 
 
 def _assert_only_secret(mocks, text: str) -> None:
@@ -190,7 +206,16 @@ def test_local_transport_carries_the_key_on_stdin_as_a_secret(wire_mocks):
 
     run()
     assert not [r for r in wire_mocks.resources if r.type.startswith("command:remote:")]
-    key_copy = next(inputs for name, inputs in wire_mocks.wire if name == "www-webmail-certificate-privkey.pem")
+    key_copy = next(inputs for name, inputs in wire_mocks.wire if name == "www-webmail-certificate-tls-privkey.pem")
     assert key_copy["stdin"]["4dabf18193072939515e22adb298388d"] == SECRET_SIG
     assert key_copy["environment"]["ISP_STAGED_PATH"] == f"/etc/ssl/isp/{NAME}/isp-staging/privkey.pem"
     _assert_only_secret(wire_mocks, "THE-SECRET-KEY-MATERIAL")
+
+
+def _swaps_in(script: str, staged: str, real: str, mode: str) -> bool:
+    """Whether the install script puts `staged` at `real` with `mode`, however the delivery writes the swap
+    (`install -m`, or `chmod` then an atomic `mv`)."""
+    if f"install -m {mode} {staged} {real}" in script:
+        return True
+    return f"chmod {mode} {staged}\n" in script and re.search(rf"\bmv [^\n]*{re.escape(staged)} {re.escape(real)}\n",
+                                                              script) is not None

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 from preflight.model import UNKNOWN
+from preflight.stackconfig import placeholder_for
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 SECRET_CIPHERTEXT = "v1:c2VjcmV0LWNpcGhlcnRleHQ="
-SSH_KEY_PLACEHOLDER = "[secret placeholder for shop:sshKey]"
-DB_PLACEHOLDER = "[secret placeholder for shop:dbPassword]"
+SSH_KEY_PLACEHOLDER = placeholder_for("shop:sshKey")
+DB_PLACEHOLDER = placeholder_for("shop:dbPassword")
 STACK_URN = "urn:pulumi:dev::shop::pulumi:pulumi:Stack::shop-dev"
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from preflight.stackconfig import StackConfigError, load_stack_config, qualify_key
+from preflight.stackconfig import StackConfigError, load_stack_config, placeholder_for, qualify_key
 
 
 def make_project(tmp_path: Path, project_yaml: str, stack_yaml: str | None, stack: str = "dev") -> Path:
@@ -82,15 +83,14 @@ config:
   shop:plain: visible
 """
     loaded = load_stack_config(make_project(tmp_path, "name: shop\nruntime: python\n", stack), "dev")
-    assert loaded.config["shop:sshKey"] == "[secret placeholder for shop:sshKey]"
+    assert loaded.config["shop:sshKey"] == placeholder_for("shop:sshKey")
     db = json.loads(loaded.config["shop:db"])
-    assert db == {"user": "admin", "password": "[secret placeholder for shop:db.password]"}
+    assert db == {"user": "admin", "password": placeholder_for("shop:db.password")}
     assert loaded.secret_keys == ["shop:db", "shop:sshKey"]  # a nested secure makes the whole key secret
     assert "v1:" not in json.dumps(loaded.config)
-    assert set(loaded.secret_placeholders) == {
-        "[secret placeholder for shop:sshKey]",
-        "[secret placeholder for shop:db.password]",
-    }
+    assert set(loaded.secret_placeholders) == {placeholder_for("shop:sshKey"), placeholder_for("shop:db.password")}
+    # Shaped like a token (as the real secret is at a `pulumi preview`), one per path.
+    assert all(re.fullmatch(r"[A-Za-z0-9-]{30,80}", p) for p in loaded.secret_placeholders)
 
 
 def test_missing_stack_file_names_the_file(tmp_path):

@@ -18,6 +18,7 @@ from components.render.bind import (
     reverse_zone_names,
     reverse_zone_of,
 )
+from components.render.quoting import RenderValueError
 from tests.conftest import require_tool, run_tool
 
 OWN = ["10.20.0.0/24", "198.51.100.0/24", "203.0.113.0/25", "2001:db8:100::/48"]
@@ -96,7 +97,7 @@ def test_hostile_acl_values_cannot_add_directives(hostile):
 
 @pytest.mark.parametrize("hostile", ['x.example.net"; }; zone "evil', "a b.example.net", "ex\nample.net"])
 def test_hostile_zone_names_rejected(hostile):
-    with pytest.raises(ValueError, match="zone name"):
+    with pytest.raises(RenderValueError, match=r"zones\[0\]\.name"):
         render_named_conf(
             own_networks=OWN, recursion_clients=OWN, transfer_peers=[], zones=[ZoneEntry(hostile, "/etc/bind/db.x")]
         )
@@ -196,5 +197,187 @@ def test_hostile_records_cannot_add_lines(record):
 def test_generate_templates_refuse_zone_syntax():
     with pytest.raises(ValueError, match="GENERATE"):
         GeneratedRange(0, 10, "$", "PTR", "x.example.net. ; evil").line()
-    with pytest.raises(ValueError, match="outside"):
+    with pytest.raises(ValueError, match="from 0 to 255"):
         GeneratedRange(0, 256, "$", "PTR", "x.example.net.").line()
+
+
+# ---------------------------------------------------------------------------------------
+# Holes the renderer fuzz found (tests/fuzz/test_render_fuzz.py), kept as regressions.
+
+# Python's ipaddress takes any text after '%' as an IPv6 scope id and str() gives it back:
+# these spellings added a whole zone, or opened recursion to everyone, and named-checkconf
+# accepted the result.
+SCOPED = [
+    '2001:db8::1%0; }; zone "evil.example" { type primary; file "evil.db"; }; acl "y" { none',
+    "fe80::1%lo; any",
+    "2001:db8::%1; any/64",
+]
+
+
+@pytest.mark.parametrize("hostile", SCOPED)
+def test_acl_elements_with_a_scope_id_are_refused(hostile):
+    with pytest.raises(RenderValueError) as refused:
+        render_named_conf(own_networks=OWN, recursion_clients=[hostile], transfer_peers=[], zones=[])
+    assert refused.value.parameter == "recursion_clients[0]"
+
+
+def test_scoped_address_objects_are_refused_too():
+    scoped = ipaddress.ip_address("2001:db8::1%x; any")
+    with pytest.raises(RenderValueError, match=r"transfer_peers\[0\]"):
+        render_named_conf(own_networks=OWN, recursion_clients=OWN, transfer_peers=[scoped], zones=[])
+    with pytest.raises(RenderValueError, match=r"zones\[0\]\.primaries\[0\]"):
+        render_named_conf(own_networks=OWN, recursion_clients=OWN, transfer_peers=[], zones=[
+            ZoneEntry("b.example.org", "/var/cache/bind/db.b", ("2001:db8::53%0; }; zone x { type hint",)),
+        ])
+
+
+def test_refused_scope_id_would_have_passed_named_checkconf(tmp_path):
+    """Why the rule matters: BIND itself reads `ADDR%SCOPE;` as an address and the rest as statements."""
+    text = render_named_conf(own_networks=OWN, recursion_clients=["2001:db8::1"], transfer_peers=[], zones=[])
+    injected = text.replace("2001:db8::1;", SCOPED[0] + ";")
+    canonical = _canonical(tmp_path, injected)
+    assert 'zone "evil.example"' in canonical
+
+
+@pytest.mark.parametrize("hostile", ["10", b"\x0a\x00\x00\x01", 0, None])
+def test_acl_lists_and_elements_must_be_text_lists(hostile):
+    """A bare string was iterated character by character ("10" gave 0.0.0.1 and 0.0.0.0); bytes
+    and ints passed ipaddress's packed and integer forms."""
+    with pytest.raises(RenderValueError, match="recursion_clients"):
+        render_named_conf(own_networks=OWN, recursion_clients=hostile, transfer_peers=[], zones=[])
+    with pytest.raises(RenderValueError, match=r"recursion_clients\[0\]"):
+        render_named_conf(own_networks=OWN, recursion_clients=[hostile], transfer_peers=[], zones=[])
+
+
+@pytest.mark.parametrize(
+    ("zone", "parameter"),
+    [
+        (ZoneEntry(None, "/etc/bind/db.x"), r"zones\[0\]\.name"),
+        (ZoneEntry("x.example.net", None), r"zones\[0\]\.file"),
+        (ZoneEntry("x.example.net", "/etc/bind/db.x", 1), r"zones\[0\]\.primaries"),
+        (ZoneEntry("x.example.net", "/etc/bind/db.x", "10.20.0.11"), r"zones\[0\]\.primaries"),
+    ],
+)
+def test_wrong_types_are_refusals_naming_the_parameter_not_crashes(zone, parameter):
+    with pytest.raises(RenderValueError, match=parameter):
+        render_named_conf(own_networks=OWN, recursion_clients=OWN, transfer_peers=[], zones=[zone])
+
+
+@pytest.mark.parametrize("rate", [1001, 10000, 0, None, 10.5, "10", True])
+def test_rate_limit_is_what_bind_accepts(rate):
+    with pytest.raises(RenderValueError, match="rate_limit_per_second"):
+        render_named_conf(own_networks=OWN, recursion_clients=OWN, transfer_peers=[], zones=[],
+                          rate_limit_per_second=rate)
+
+
+def test_rate_limit_bound_is_binds_own(tmp_path):
+    text = render_named_conf(own_networks=OWN, recursion_clients=OWN, transfer_peers=[], zones=[],
+                             rate_limit_per_second=1000)
+    _canonical(tmp_path, text)
+    path = tmp_path / "over.conf"
+    path.write_text(text.replace("responses-per-second 1000", "responses-per-second 1001"))
+    assert run_tool(require_tool("named-checkconf"), str(path)).returncode != 0
+
+
+def _zone(*records):
+    return render_zone_file(origin="example.net", primary_ns="ns1.example.org", hostmaster="hostmaster@example.net",
+                            nameservers=["ns1.example.org"], records=list(records), today=date(2026, 11, 24))
+
+
+@pytest.mark.parametrize(
+    ("record", "parameter"),
+    [
+        # A scope id with a newline: the zone file got an NS record for another name server.
+        (ZoneRecord("www", "AAAA", "2001:db8::1%\n@ IN NS evil.example."), r"records\[0\]\.data"),
+        (ZoneRecord("www", "AAAA", ipaddress.ip_address("2001:db8::1%\n@ IN NS evil.example.")), r"records\[0\]\.data"),
+        # An IPv6 address in an A record (named-checkzone refuses the file) and the reverse.
+        (ZoneRecord("www", "A", "2001:db8::1"), r"records\[0\]\.data"),
+        (ZoneRecord("www", "AAAA", "192.0.2.1"), r"records\[0\]\.data"),
+        # int() takes blanks, underscores and other scripts' digits: MX preferences are plain.
+        (ZoneRecord("@", "MX", "\u0661\u0660 mail.example.net"), r"records\[0\]\.data"),
+        (ZoneRecord("@", "MX", " 10 mail.example.net"), r"records\[0\]\.data"),
+        (ZoneRecord("@", "MX", "1_0 mail.example.net"), r"records\[0\]\.data"),
+        (ZoneRecord("@", "MX", "70000 mail.example.net"), r"records\[0\]\.data"),
+        (ZoneRecord(None, "A", "192.0.2.1"), r"records\[0\]\.owner"),
+        (ZoneRecord("www", None, "192.0.2.1"), r"records\[0\]\.rrtype"),
+    ],
+)
+def test_zone_record_values_are_refused_naming_the_record(record, parameter):
+    with pytest.raises(RenderValueError, match=parameter):
+        _zone(record)
+
+
+@pytest.mark.parametrize("text", ["(", "x ) y", "v=spf1 (ip4:192.0.2.1) -all"])
+def test_txt_parentheses_are_refused(text):
+    """BIND reads parentheses inside quotes as text, but the pack's zone reader counts them to join
+    multi-line records: after `TXT "("` it read the rest of the file as one record and expanded
+    the pool's `$GENERATE` lines (a /16 pool is 65536 records) instead of keeping them as ranges."""
+    with pytest.raises(RenderValueError, match=r"records\[0\]\.data"):
+        _zone(ZoneRecord("@", "TXT", text))
+
+
+@pytest.mark.parametrize(
+    "generated",
+    [GeneratedRange(True, 10, "$", "A", "192.0.2.$"), GeneratedRange(0, 10.0, "$", "A", "192.0.2.$"),
+     GeneratedRange(5, 1, "$", "A", "192.0.2.$"), GeneratedRange(0, 10, None, "A", "192.0.2.$")],
+)
+def test_generate_ranges_are_refused_naming_the_range(generated):
+    with pytest.raises(RenderValueError, match=r"generated\[0\]"):
+        render_zone_file(origin="example.net", primary_ns="ns1.example.org", hostmaster="hostmaster@example.net",
+                         nameservers=["ns1.example.org"], generated=[generated], today=date(2026, 11, 24))
+
+
+def test_accepted_mx_and_addresses_still_load(tmp_path):
+    checkzone = require_tool("named-checkzone")
+    text = _zone(ZoneRecord("@", "MX", "0 mail.example.net"), ZoneRecord("mail", "A", "192.0.2.25"),
+                 ZoneRecord("mail", "AAAA", "2001:DB8:0::25"), ZoneRecord("@", "TXT", "v=spf1 -all; x"))
+    assert "2001:db8::25" in text  # written from the parsed address
+    path = tmp_path / "db.example.net"
+    path.write_text(text)
+    result = run_tool(checkzone, "example.net", str(path))
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize(
+    ("generated", "parameter"),
+    [
+        # Each passed the character whitelist, and named-checkzone refused the zone file.
+        (GeneratedRange(0, 10, "a" * 63 + "$", "A", "192.0.2.$"), r"generated\[0\]\.owner"),  # "label too long"
+        (GeneratedRange(0, 10, "dyn-$", "A", "a.192.0.2.$"), r"generated\[0\]\.target"),  # "bad dotted quad"
+        (GeneratedRange(0, 10, "dyn-$", "A", "192.0.2$"), r"generated\[0\]\.target"),
+        (GeneratedRange(0, 255, "dyn-$", "A", "192.0.2.1$"), r"generated\[0\]\.target"),  # 1255 is no octet
+        (GeneratedRange(0, 10, "$", "PTR", "x" * 62 + "$.example.net."), r"generated\[0\]\.target"),
+    ],
+)
+def test_generate_templates_must_generate_what_bind_loads(generated, parameter):
+    with pytest.raises(RenderValueError, match=parameter):
+        render_zone_file(origin="example.net", primary_ns="ns1.example.org", hostmaster="hostmaster@example.net",
+                         nameservers=["ns1.example.org"], generated=[generated], today=date(2026, 11, 24))
+
+
+def test_generate_templates_at_the_limits_still_load(tmp_path):
+    text = render_zone_file(
+        origin="example.net", primary_ns="ns1.example.org", hostmaster="hostmaster@example.net",
+        nameservers=["ns1.example.org"], today=date(2026, 11, 24),
+        generated=[GeneratedRange(0, 255, "a" * 60 + "$", "A", "192.0.2.$"),
+                   GeneratedRange(0, 99, "p$", "PTR", "x" * 61 + "$.example.net.")],
+    )
+    path = tmp_path / "db.example.net"
+    path.write_text(text)
+    result = run_tool(require_tool("named-checkzone"), "example.net", str(path))
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("owner", ["mail.aexample.net.", "example.org.", "net.", "xexample.net."])
+def test_record_owners_outside_the_zone_are_refused(owner):
+    with pytest.raises(RenderValueError, match=r"records\[0\]\.owner"):
+        _zone(ZoneRecord(owner, "A", "192.0.2.1"))
+
+
+def test_out_of_zone_records_would_silently_vanish(tmp_path):
+    """Why: BIND loads the zone without them ("ignoring out-of-zone data"), as the pack's reader does."""
+    text = _zone(ZoneRecord("Mail.Example.NET.", "A", "192.0.2.1"), ZoneRecord("example.net.", "A", "192.0.2.2"))
+    path = tmp_path / "db.example.net"
+    path.write_text(text + "mail.aexample.net.\tIN\tA\t192.0.2.3\n")
+    result = run_tool(require_tool("named-checkzone"), "example.net", str(path))
+    assert result.returncode == 0 and "out-of-zone" in result.stdout, result.stdout

@@ -119,7 +119,7 @@ def test_cloudflare_credentials_never_show_the_token():
     for bad in ("short", TOKEN + "\nother = 1", TOKEN + " x", None):
         with pytest.raises(RenderValueError) as raised:
             render_cloudflare_credentials(bad)
-        assert str(bad) not in str(raised.value) and "[secret]" in str(raised.value)
+        assert str(bad) not in str(raised.value) and "[redacted" in str(raised.value)
 
 
 # ---------------------------------------------------------------------------------------

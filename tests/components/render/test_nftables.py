@@ -16,6 +16,7 @@ from tests.conftest import require_tool
 
 MAIL_PRIVATE, MAIL_PUBLIC, GATEWAY_PUBLIC = "10.0.0.25", "198.51.100.25", "198.51.100.1"
 INTERNET_HOST = "192.0.2.2"  # stands for any foreign server: another provider's MX or submission
+GATEWAY_SSH, MAIL_SSH = 2222, 2200
 RULESET = dict(
     wan_interface="wan0",
     lan_interfaces=["lan0", "dial0", "srv0"],
@@ -28,6 +29,9 @@ RULESET = dict(
     ssh_management_networks=["192.0.2.0/30"],
     published_services=[("10.0.0.80", "tcp", 443), (MAIL_PUBLIC, "tcp", 993)],
     dialup_pools=["100.64.9.0/24"],
+    # The deploy's SSH: each host on its own port (hosts[].sshPort), the gateway's own on 2222.
+    ssh_port=GATEWAY_SSH,
+    ssh_hosts=[(MAIL_PUBLIC, MAIL_SSH), ("10.0.0.80", 22), ("2001:db8:1::80", 22)],
 )
 
 
@@ -185,10 +189,53 @@ def test_customer_smtp_reject_is_a_counted_tcp_reset(loaded):
 
 
 def test_gateway_accepts_ssh_only_from_management(loaded):
+    """On the port the deploy really connects to (the gateway's sshPort), not a hard-coded 22."""
     assert loaded.chains[("filter", "input")]["policy"] == "drop"
-    assert loaded.decide("filter", "input", _packet("192.0.2.2", GATEWAY_PUBLIC, 22, "wan0", ""))[0] == "accept"
-    assert loaded.decide("filter", "input", _packet("203.0.113.9", GATEWAY_PUBLIC, 22, "wan0", ""))[0] == "drop"
-    assert loaded.decide("filter", "input", _packet("100.64.1.2", "100.64.1.1", 22, "lan0", ""))[0] == "drop"
+    ssh = GATEWAY_SSH
+    assert loaded.decide("filter", "input", _packet("192.0.2.2", GATEWAY_PUBLIC, ssh, "wan0", ""))[0] == "accept"
+    assert loaded.decide("filter", "input", _packet("192.0.2.2", GATEWAY_PUBLIC, 22, "wan0", ""))[0] == "drop"
+    assert loaded.decide("filter", "input", _packet("203.0.113.9", GATEWAY_PUBLIC, ssh, "wan0", ""))[0] == "drop"
+    assert loaded.decide("filter", "input", _packet("100.64.1.2", "100.64.1.1", ssh, "lan0", ""))[0] == "drop"
+
+
+@pytest.mark.parametrize(
+    ("source", "destination", "port", "expected"),
+    [
+        ("192.0.2.2", MAIL_PRIVATE, MAIL_SSH, "accept"),  # the deploy, through the 1:1 NAT (after dnat)
+        ("192.0.2.2", MAIL_PRIVATE, 22, "drop"),  # not the port it is deployed over
+        ("192.0.2.2", "10.0.0.80", 22, "accept"),
+        ("192.0.2.2", "10.0.0.81", 22, "drop"),  # no host of ours deployed there
+        ("203.0.113.9", MAIL_PRIVATE, MAIL_SSH, "drop"),  # not a management network
+        ("100.64.1.2", "10.0.0.80", 22, "drop"),  # nor is a customer
+    ],
+)
+def test_forward_admits_each_hosts_ssh_port_from_management_only(loaded, source, destination, port, expected):
+    packet = _packet(source, destination, port, "lan0" if source.startswith("100.") else "wan0", "srv0")
+    assert loaded.decide("filter", "forward", packet)[0] == expected
+
+
+def test_ipv6_deploy_reaches_its_hosts_and_the_gateway(netns, tmp_path):
+    ruleset = _load(netns, netns.add(), render_gateway_ruleset(
+        **{**RULESET, "ssh_management_networks": ["192.0.2.0/30", "2001:db8:ff::/48"]}), tmp_path)
+    deploy6 = "2001:db8:ff::7"
+    assert ruleset.decide("filter", "forward", _packet(deploy6, "2001:db8:1::80", 22, "wan0", "srv0"))[0] == "accept"
+    assert ruleset.decide("filter", "forward", _packet(deploy6, "2001:db8:1::81", 22, "wan0", "srv0"))[0] == "drop"
+    assert ruleset.decide("filter", "input", _packet(deploy6, "2001:db8:1::1", GATEWAY_SSH, "wan0", ""))[0] == "accept"
+    outsider = "2001:db8:fe::7"
+    assert ruleset.decide("filter", "forward", _packet(outsider, "2001:db8:1::80", 22, "wan0", "srv0"))[0] == "drop"
+
+
+def test_deploy_ssh_is_admitted_before_any_reject_or_drop(loaded):
+    """policy drop ordering: no rule before the deploy's SSH accepts may reject or drop it."""
+    for chain in ("input", "forward"):
+        rules = loaded.rules[("filter", chain)]
+        ssh = [i for i, r in enumerate(rules) if any(
+            "match" in e and e["match"]["right"] in ("@management_v4", "@management_v6") for e in r)]
+        refusing = [i for i, r in enumerate(rules) if any("reject" in e or "drop" in e for e in r)]
+        assert ssh, chain
+        # Only `ct state invalid drop` may come first: a new connection's first packet is never invalid.
+        before = [i for i in refusing if i < max(ssh)]
+        assert all(rules[i][0]["match"]["left"] == {"ct": {"key": "state"}} for i in before), chain
 
 
 def test_dialup_mail_goes_to_the_small_limit_listeners(loaded):
@@ -320,7 +367,8 @@ def topology(netns, tmp_path):
 
 def test_real_traffic_through_the_gateway(topology, tmp_path):
     ruleset = _load(topology.netns, topology.ns["gateway"], render_gateway_ruleset(**RULESET), tmp_path)
-    topology.listen("mail", 22, 25, 465, 587, 2525, 10465, 10587)
+    topology.listen("mail", 22, 25, 465, 587, 2525, 10465, 10587, MAIL_SSH)
+    topology.listen("gateway", GATEWAY_SSH, 22)
     topology.listen("internet", 25, 465, 587, 2525)
 
     customer = topology.connect(
@@ -346,6 +394,13 @@ def test_real_traffic_through_the_gateway(topology, tmp_path):
         ["open", 25, INTERNET_HOST],
         ["timeout"],
     ]
+    # No lockout: the deploy (192.0.2.2 is a management network) reaches the mail host on its own sshPort
+    # through the 1:1 NAT, and the gateway on the gateway's; customers reach neither.
+    assert topology.connect("internet", (MAIL_PUBLIC, MAIL_SSH), ("192.0.2.1", GATEWAY_SSH), ("192.0.2.1", 22),
+                            timeout=1.0) == [["open", MAIL_SSH, INTERNET_HOST], ["open", GATEWAY_SSH, INTERNET_HOST],
+                                             ["timeout"]]
+    assert topology.connect("customer", (MAIL_PUBLIC, MAIL_SSH), ("100.64.1.1", GATEWAY_SSH), timeout=1.0) == [
+        ["timeout"], ["timeout"]]
 
     # Lesson 11: dial-up customers keep their settings and land on the small-limit listeners.
     dialup = topology.connect("dialup", (MAIL_PUBLIC, 587), (MAIL_PUBLIC, 465), (MAIL_PUBLIC, 25), (INTERNET_HOST, 25))
@@ -416,6 +471,24 @@ def test_refuses_injection_in_pairs_and_services():
             render_gateway_ruleset(**{**RULESET, "published_services": [("10.0.0.80", hostile, 443)]})
         with pytest.raises(ValueError, match="published_services"):
             render_gateway_ruleset(**{**RULESET, "published_services": [(hostile, "tcp", 443)]})
+
+
+@pytest.mark.parametrize("port", [0, 65536, -22, True, "22", "22 accept", 22.0, None, [22]])
+def test_ssh_ports_are_port_numbers(port):
+    with pytest.raises(ValueError, match="ssh_port"):
+        render_gateway_ruleset(**{**RULESET, "ssh_port": port})
+    with pytest.raises(ValueError, match="ssh_hosts"):
+        render_gateway_ruleset(**{**RULESET, "ssh_hosts": [("10.0.0.80", port)]})
+
+
+def test_ssh_hosts_are_address_port_pairs():
+    for hostile in HOSTILE_VALUES:
+        with pytest.raises(ValueError, match="ssh_hosts"):
+            render_gateway_ruleset(**{**RULESET, "ssh_hosts": [(hostile, 22)]})
+    for malformed in ("10.0.0.80", [("10.0.0.80",)], [("10.0.0.80", 22, "tcp")], ["10.0.0.80:22"],
+                      [("10.0.0.80", 22), ("10.0.0.80", 22)]):
+        with pytest.raises(ValueError, match="ssh_hosts"):
+            render_gateway_ruleset(**{**RULESET, "ssh_hosts": malformed})
 
 
 @pytest.mark.parametrize("name", ["", "a" * 16, "eth 0", "eth0/1", "..", "-eth0", "eth*"])

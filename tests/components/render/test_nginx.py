@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from components.render.nginx import render_nginx_site
+from components.render.quoting import RenderValueError
 from tests.components.render.conftest import assert_rejected, make_certificate
 from tests.conftest import require_tool, run_tool
 
@@ -241,3 +242,19 @@ def test_acme_http01_token_is_served_on_port_80_and_nothing_else(serve, tmp_path
 def test_acme_webroot_is_validated():
     assert_rejected(render_nginx_site, {**WEBMAIL, "acme_webroot": "/var/lib/isp-acme"}, "acme_webroot")
     assert "location ^~ /.well-known/acme-challenge/" not in render_nginx_site(**WEBMAIL)
+
+
+# A hole the renderer fuzz found (tests/fuzz/test_render_fuzz.py), kept as a regression.
+
+
+def test_php_fpm_socket_path_fits_sun_path(tmp_path):
+    """nginx -t refused a longer path ("too long path in the unix domain socket"): 107 bytes at most."""
+    longest = "/run/" + "x" * 102
+    assert f"fastcgi_pass unix:{longest};" in render_nginx_site(**{**WEBMAIL, "upstream": f"unix:{longest}"})
+    with pytest.raises(RenderValueError, match="upstream"):
+        render_nginx_site(**{**WEBMAIL, "upstream": f"unix:{longest}y"})
+    conf, _ = _site(tmp_path, {**WEBMAIL, "upstream": f"unix:{longest}"})
+    result = _nginx_test(conf)
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "site.conf").write_text((tmp_path / "site.conf").read_text().replace(longest, longest + "y"))
+    assert "too long path" in _nginx_test(conf).stderr

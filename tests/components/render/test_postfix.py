@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from components.render.postfix import render_postfix_main_cf, render_postfix_master_cf
+from components.render.quoting import RenderValueError
 from tests.components.render.conftest import assert_rejected
 from tests.conftest import require_tool, run_tool
 
@@ -253,3 +255,30 @@ def test_master_cf_refuses_injection():
         render_postfix_master_cf(dialup_message_size_limit_bytes="1000\n  -o smtpd_client_restrictions=")
     with pytest.raises(ValueError, match="dialup_port"):
         render_postfix_master_cf(dialup_message_size_limit_bytes=1000, dialup_port="10587 inet n - y - - smtpd")
+
+
+# ---------------------------------------------------------------------------------------
+# Holes the renderer fuzz found (tests/fuzz/test_render_fuzz.py), kept as regressions.
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value"),
+    [
+        # ipaddress objects carry a scope id as freely as text does, and str() writes it out:
+        # this one made the mail host an open relay (a later definition wins in main.cf).
+        ("ipv6_address", ipaddress.ip_address("2001:db8::25%x\nsmtpd_relay_restrictions = permit")),
+        ("own_networks", [ipaddress.ip_network("2001:db8:1::%x\nsmtpd_relay_restrictions = permit/64")]),
+        ("ipv6_address", "2001:db8::25%0"),
+    ],
+)
+def test_scope_ids_never_reach_main_cf(parameter, value):
+    with pytest.raises(RenderValueError) as refused:
+        render_postfix_main_cf(**{**MAIN, parameter: value})
+    assert refused.value.parameter.startswith(parameter)
+
+
+def test_addresses_are_written_canonically(tmp_path):
+    """An accepted address is written from the parsed value, as `postconf` reads it back."""
+    postfix = _postfix(tmp_path, {"ipv6_address": "2001:DB8:0:0::25", "own_networks": ["2001:DB8:1::/48"]})
+    assert postfix.value("smtp_bind_address6") == "2001:db8::25"
+    assert "[2001:db8:1::]/48" in postfix.value("mynetworks").split()

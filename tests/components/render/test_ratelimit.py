@@ -210,3 +210,17 @@ def test_refuses_injection_in_override_names():
     for hostile in ['x"\nlimit_by_sasl: False\n"y', "a: b", "{x}", "$(reboot)"]:
         with pytest.raises(ValueError, match="per_account_overrides"):
             render_ratelimit_config(daily_limit_per_account=150, per_account_overrides={hostile: 10})
+
+
+def test_policy_socket_path_fits_sun_path():
+    """A found hole (tests/fuzz/test_render_fuzz.py): a unix socket path longer than sun_path (107
+    bytes and the NUL) was rendered, and neither policyd-rate-limit nor Postfix could use it."""
+    longest = "/var/spool/postfix/" + "x" * 88
+    assert len(longest) == 107
+    assert policy_service_for_postfix(longest) == "unix:" + "x" * 88
+    with pytest.raises(ValueError, match="listen"):
+        render_ratelimit_config(daily_limit_per_account=100, listen=longest + "y")
+    with pytest.raises(ValueError, match="policy_service"):
+        render_postfix_main_cf(hostname_fqdn="mail.example.net", domain="example.net", private_address="10.0.0.25",
+                               message_size_limit_bytes=1000, policy_service=longest + "y",
+                               tls_cert_path="/c.pem", tls_key_path="/k.pem")

@@ -123,6 +123,26 @@ def test_records_are_placed_by_name_never_by_zone_id() -> None:
     assert view.addresses("old.example.net") == ["192.0.2.9"]
 
 
+def test_a_record_is_named_in_its_own_zone_as_cloudflare_names_it() -> None:
+    """Cloudflare appends the zone's name to a record name that does not end in it: a customer zone's
+    `mail.example.net` is mail.example.net.customer.org, whatever other zones the stack holds."""
+    ours, customer = zone("example.net"), zone("customer.org")
+    view = view_of(ours, customer,
+                   record("mail.example.net", "A", "192.0.2.25", zone_resource=ours),
+                   record("mail.example.net", "A", "192.0.2.99", zone_resource=customer),
+                   record("Example.NET.", "MX", "evil.example", 10, zone_resource=customer),
+                   record("@", "A", "192.0.2.80", zone_resource=customer),
+                   record("www.customer.org.", "CNAME", "customer.org", zone_resource=customer),
+                   record("shop.CUSTOMER.org", "A", "192.0.2.81", zone_resource=customer),
+                   record("mail.example.net", "AAAA", "2001:db8::25"))  # its zone unknown: taken as written
+    assert view.addresses("mail.example.net") == ["192.0.2.25", "2001:db8::25"]
+    assert view.addresses("mail.example.net.customer.org") == ["192.0.2.99"]
+    assert view.values("example.net", "MX") == [] and view.values("example.net.customer.org", "MX") == ["evil.example"]
+    assert view.addresses("www.customer.org") == ["192.0.2.80"]
+    assert view.addresses("shop.customer.org") == ["192.0.2.81"]
+    assert view.zone_for("mail.example.net.customer.org") == "customer.org"
+
+
 def test_txt_content_forms() -> None:
     assert stackview.txt_text('"v=spf1 " "mx -all"') == "v=spf1 mx -all"
     assert stackview.txt_text("v=spf1 mx -all") == "v=spf1 mx -all"

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import pulumi
 import pytest
 
 from components.config import DatabaseSettings
 from components.database_backup import DatabaseBackup, DatabaseBackupArgs
-from components.delivery import HostConnection
+from components.delivery import HostConnection, ManagedFile, swap_text
 from tests.conftest import require_tool, run_tool
 
 
@@ -55,8 +53,7 @@ def test_postgresql_job_files_checks_and_order(mocks, tmp_path):
 
     script_install = _install(mocks, "db1-backup-script-install")
     assert "bash -n /usr/local/sbin/isp-staging/isp-db-backup ||" in script_install.inputs["create"]
-    assert _swaps_in(script_install.inputs["create"], "/usr/local/sbin/isp-staging/isp-db-backup",
-                     "/usr/local/sbin/isp-db-backup", "0755")
+    assert swap_text(ManagedFile("/usr/local/sbin/isp-db-backup", "", mode="0755")) in script_install.inputs["create"]
     timer_install = _install(mocks, "db1-backup-timer-install")
     created = timer_install.inputs["create"]
     assert ("systemd-analyze verify /etc/systemd/system/isp-staging/isp-db-backup.service "
@@ -86,12 +83,3 @@ def test_the_component_tells_the_pack_which_host_runs_a_database(mocks):
 def test_bad_settings_never_reach_a_host():
     with pytest.raises(ValueError):
         DatabaseSettings(schedule="daily\nExecStart=/bin/sh")
-
-
-def _swaps_in(script: str, staged: str, real: str, mode: str) -> bool:
-    """Whether the install script puts `staged` at `real` with `mode`, however the delivery writes the swap
-    (`install -m`, or `chmod` then an atomic `mv`)."""
-    if f"install -m {mode} {staged} {real}" in script:
-        return True
-    return f"chmod {mode} {staged}\n" in script and re.search(rf"\bmv [^\n]*{re.escape(staged)} {re.escape(real)}\n",
-                                                              script) is not None

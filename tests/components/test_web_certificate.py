@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 
 import pulumi
 import pytest
@@ -16,7 +15,7 @@ from cryptography.x509.oid import NameOID
 from google.protobuf import json_format
 
 from components.config import WebmailCertificate
-from components.delivery import HostConnection
+from components.delivery import HostConnection, ManagedFile, swap_text
 from components.web_certificate import WebCertificateArgs
 from components.web_host import WebHost, WebHostArgs, WebmailSite
 from tests.components.conftest import RecordingMocks, RecordingMonitor
@@ -124,8 +123,7 @@ def test_acme_dns01_gets_the_token_only_as_a_secret(wire_mocks):
     assert credentials["source"]["4dabf18193072939515e22adb298388d"] == SECRET_SIG
     _assert_only_secret(wire_mocks, TOKEN)
     install = _resource(wire_mocks, "www-webmail-certificate-cloudflare-install").inputs["create"]
-    assert _swaps_in(install, "/etc/letsencrypt/isp-staging/isp-cloudflare.ini", "/etc/letsencrypt/isp-cloudflare.ini",
-                     "0600")
+    assert swap_text(ManagedFile("/etc/letsencrypt/isp-cloudflare.ini", "", mode="0600")) in install
 
 
 def test_provided_certificate_and_secret_key(wire_mocks):
@@ -143,7 +141,7 @@ def test_provided_certificate_and_secret_key(wire_mocks):
     assert f"openssl x509 -noout -checkend 0 -in {staged}/fullchain.pem ||" in install
     assert f"certificate-names {NAME} {staged}/fullchain.pem ||" in install
     assert f"certificate-key {staged}/fullchain.pem {staged}/privkey.pem ||" in install
-    assert _swaps_in(install, f"{staged}/privkey.pem", f"/etc/ssl/isp/{NAME}/privkey.pem", "0600")
+    assert swap_text(ManagedFile(f"/etc/ssl/isp/{NAME}/privkey.pem", "", mode="0600")) in install
     assert _depends_on(_resource(wire_mocks, "www-nginx"), "www-webmail-certificate-tls-install")
 
 
@@ -210,12 +208,3 @@ def test_local_transport_carries_the_key_on_stdin_as_a_secret(wire_mocks):
     assert key_copy["stdin"]["4dabf18193072939515e22adb298388d"] == SECRET_SIG
     assert key_copy["environment"]["ISP_STAGED_PATH"] == f"/etc/ssl/isp/{NAME}/isp-staging/privkey.pem"
     _assert_only_secret(wire_mocks, "THE-SECRET-KEY-MATERIAL")
-
-
-def _swaps_in(script: str, staged: str, real: str, mode: str) -> bool:
-    """Whether the install script puts `staged` at `real` with `mode`, however the delivery writes the swap
-    (`install -m`, or `chmod` then an atomic `mv`)."""
-    if f"install -m {mode} {staged} {real}" in script:
-        return True
-    return f"chmod {mode} {staged}\n" in script and re.search(rf"\bmv [^\n]*{re.escape(staged)} {re.escape(real)}\n",
-                                                              script) is not None

@@ -54,7 +54,7 @@ lint: venv
 	$(PY) -m ruff check .
 
 # Preview and policy-pack scaling against Pulumi's own floor (about 1k, 4k and 16k resources):
-# prints the table, writes bench/results.json and the table in bench/README.md (about 8 minutes).
+# prints the table, writes bench/results.json and the table in bench/README.md (about 11 minutes).
 bench: venv pack-venv
 	$(PY) -m bench.run
 

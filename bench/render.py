@@ -15,7 +15,6 @@ import ipaddress
 import math
 import time
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 from bench.generate import StackSize, stack_config
@@ -24,7 +23,6 @@ from components.dns_data import pool_zone_file, reverse_zones
 from components.render.bind import ZoneEntry, ZoneRecord, render_named_conf, render_zone_file
 from components.render.nftables import render_gateway_ruleset
 
-TODAY = date(2026, 1, 1)
 REPEATS = 3
 
 
@@ -53,7 +51,7 @@ def render_zone(count: int) -> Callable[[], str]:
     records = zone_records(count)
     return lambda: render_zone_file(origin="example.net", primary_ns="ns1.example.net",
                                     hostmaster="hostmaster@example.net",
-                                    nameservers=["ns1.example.net", "ns2.example.net"], records=records, today=TODAY)
+                                    nameservers=["ns1.example.net", "ns2.example.net"], records=records)
 
 
 def pool_zones(prefix: str) -> Callable[[], str]:
@@ -62,8 +60,8 @@ def pool_zones(prefix: str) -> Callable[[], str]:
     cfg = parse_stack_config(values)
 
     def render() -> str:
-        texts = [zone.file.text for zone in reverse_zones(cfg, TODAY) if zone.has_pools]
-        pool_zone = pool_zone_file(cfg, TODAY)
+        texts = [zone.file.text for zone in reverse_zones(cfg) if zone.has_pools]
+        pool_zone = pool_zone_file(cfg)
         return "".join(texts) + (pool_zone.text if pool_zone else "")
 
     return render

@@ -9,6 +9,9 @@ own (`bench/measure.py`):
 - the settled floor: the same program also waiting for its registrations in one gather before the
   SDK's own wait, as our program does (`settled`): the best a bare program does;
 - the whole `preflight preview --policy-pack policies` (`whole`);
+- Day 2: a preview of the same stack against its own checkpoint (`--state`, written once per size by a
+  `--state-out` run, the simulated up), against the stateless preview (`program`) measured beside it:
+  the goal is at most 1.1x, and the peak memory of both;
 
 and reports seconds, ratios to the floor, the pack's CPU seconds and per-resource cost, peak
 RSS of the preflight and pack processes, and the log-log slope of each figure across the sizes.
@@ -50,9 +53,9 @@ README_BEGIN = "<!-- bench:results:begin -->"
 README_END = "<!-- bench:results:end -->"
 
 
-def measure(out_dir: Path, label: str, project: Path, *, packs: bool) -> dict[str, Any]:
+def measure(out_dir: Path, label: str, project: Path, *, packs: bool, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     result_file = out_dir / f"{label}.json"
-    arguments = ["preview", "--stack", STACK, "--cwd", str(project), "--build-dir", str(out_dir / "build")]
+    arguments = ["preview", "--stack", STACK, "--cwd", str(project), "--build-dir", str(out_dir / "build"), *extra]
     if packs:
         arguments += ["--policy-pack", str(REPO / "policies")]
     with open(out_dir / f"{label}.log", "w") as log:
@@ -71,10 +74,14 @@ def median_of(runs: list[dict[str, Any]], key: str) -> float | None:
 
 def measure_size(work: Path, size: StackSize, repeats: int) -> dict[str, Any]:
     ours = our_project(work / f"program-{size.label}", size)
-    programs, floors, settled_floors, wholes = [], [], [], []
+    # The checkpoint an up of this stack leaves: what the Day 2 preview runs against.
+    state = work / f"state-{size.label}.json"
+    state_out = measure(work, f"{size.label}-state-out", ours, packs=False, extra=("--state-out", str(state)))
+    programs, floors, settled_floors, wholes, stated = [], [], [], [], []
     for attempt in range(repeats):
-        # Interleaved, so a change in the machine's load touches all four alike.
+        # Interleaved, so a change in the machine's load touches all of them alike.
         programs.append(measure(work, f"{size.label}-program-{attempt}", ours, packs=False))
+        stated.append(measure(work, f"{size.label}-state-{attempt}", ours, packs=False, extra=("--state", str(state))))
         floor = floor_project(work / f"floor-{size.label}", programs[-1]["registered"])
         floors.append(measure(work, f"{size.label}-floor-{attempt}", floor, packs=False))
         settled = floor_project(work / f"settled-{size.label}", programs[-1]["registered"], settled=True)
@@ -86,6 +93,7 @@ def measure_size(work: Path, size: StackSize, repeats: int) -> dict[str, Any]:
     whole_seconds = median_of(wholes, "seconds")
     settled_seconds = median_of(settled_floors, "seconds")
     pack_cpu = median_of(wholes, "packCpuSeconds")
+    state_seconds = median_of(stated, "seconds")
     return {
         "size": asdict(size),
         "label": size.label,
@@ -105,9 +113,18 @@ def measure_size(work: Path, size: StackSize, repeats: int) -> dict[str, Any]:
         "packAddedSeconds": whole_seconds - program_seconds,
         "packCpuSeconds": pack_cpu,
         "packMsPerResource": 1000 * pack_cpu / registered if pack_cpu is not None else None,
+        # Day 2: the preview against the stack's checkpoint, over the stateless preview measured beside it.
+        "stateOutSeconds": state_out["seconds"],
+        "stateBytes": state.stat().st_size,
+        "stateSeconds": state_seconds,
+        "stateRatio": state_seconds / program_seconds,
+        "stateRatioRange": [min(paired), max(paired)] if (paired := [s["seconds"] / p["seconds"] for s, p in
+                                                                     zip(stated, programs, strict=True)]) else None,
+        "stateRssMb": median_of(stated, "rssMb"),
         # Every run's seconds, so the spread behind each median can be seen.
         "runs": {"floor": [r["seconds"] for r in floors], "settledFloor": [r["seconds"] for r in settled_floors],
-                 "program": [r["seconds"] for r in programs], "whole": [r["seconds"] for r in wholes]},
+                 "program": [r["seconds"] for r in programs], "whole": [r["seconds"] for r in wholes],
+                 "state": [r["seconds"] for r in stated]},
         "floorRssMb": median_of(floors, "rssMb"),
         "programRssMb": median_of(programs, "rssMb"),
         "wholeRssMb": median_of(wholes, "rssMb"),
@@ -117,7 +134,7 @@ def measure_size(work: Path, size: StackSize, repeats: int) -> dict[str, Any]:
 
 
 SLOPE_FIGURES = ["floorSeconds", "settledFloorSeconds", "programSeconds", "wholeSeconds", "packCpuSeconds",
-                 "floorRssMb", "programRssMb", "wholeRssMb", "packRssMb"]
+                 "floorRssMb", "programRssMb", "wholeRssMb", "packRssMb", "stateSeconds", "stateRssMb"]
 
 
 def slope(points: list[tuple[float, float]]) -> float | None:
@@ -173,6 +190,14 @@ def table(results: dict[str, Any]) -> str:
     for r in results["render"]:
         rows.append(f"| {r['case']} | {r['small']} {r['unit']} | {r['smallSeconds'] * 1000:.1f} | {r['large']} "
                     f"{r['unit']} | {r['largeSeconds'] * 1000:.1f} | {r['largeLines']:,} | {r['slope']:.2f} |")
+    rows += ["", "| registered | checkpoint MB | up (--state-out) s | stateless preview s | preview --state s | "
+                 "×stateless | ×stateless per run | stateless RSS MB | --state RSS MB |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results["sizes"]:
+        rows.append(f"| {r['registered']:,} | {r['stateBytes'] / 1e6:.1f} | {r['stateOutSeconds']:.1f} "
+                    f"| {r['programSeconds']:.1f} | {r['stateSeconds']:.1f} | {r['stateRatio']:.2f} "
+                    f"| {r['stateRatioRange'][0]:.2f}-{r['stateRatioRange'][1]:.2f} | {r['programRssMb']:.0f} "
+                    f"| {r['stateRssMb']:.0f} |")
     m = results["machine"]
     before, after = (", ".join(f"{x:.2f}" for x in results["loadAverage"][when]) for when in ("before", "after"))
     rows += ["", f"Measured {results['date']} on {m['cpu']}, {m['cores']} cores, {m['memoryGb']} GB, Python "
@@ -212,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{row['programSeconds']:.1f} s ({row['programRatio']:.2f}x), whole preview "
                   f"{row['wholeSeconds']:.1f} s ({row['wholeRatio']:.2f}x; {row['wholeRatioToSettled']:.2f}x the "
                   f"settled floor, {row['settledFloorSeconds']:.1f} s), pack CPU {row['packCpuSeconds']:.1f} s, "
-                  f"RSS preflight {row['wholeRssMb']:.0f} MB / pack {row['packRssMb']:.0f} MB", flush=True)
+                  f"RSS preflight {row['wholeRssMb']:.0f} MB / pack {row['packRssMb']:.0f} MB; against its checkpoint "
+                  f"{row['stateSeconds']:.1f} s ({row['stateRatio']:.2f}x the stateless preview, RSS "
+                  f"{row['stateRssMb']:.0f} MB against {row['programRssMb']:.0f} MB)", flush=True)
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(),

@@ -9,11 +9,23 @@ staged file renamed over its real path, and on any failure or signal from the fi
 every file put back and the old configuration reloaded. A journal makes even SIGKILL
 recoverable: the next delivery to the host puts the files back first.
 
-A swap renames the staged file itself (the bytes checked are the bytes installed) after a
-`chmod` to its final mode; its owner is the deploying user, as with `install` before. Staged
-copies are owner-only: the local copy writes them 0600; over SSH, `CopyToRemote` (SFTP)
-creates them with the server's default mode, which it cannot set, and the staging
-directory's 0700 (checked before the copy and again before the swap) keeps other users out.
+A swap copies the checked staged file to a temporary name in the same owner-only staging
+directory (`<staged>.isp-swap`, same filesystem), gives that copy its final mode and renames it
+over the real path: atomic, and the bytes checked are the bytes installed, since only the
+deploying user can write in the staging directory (0700, checked again under the lock). Never a
+hard link: an SFTP copy into the staged path would then truncate the live file. The owner is the
+deploying user, as with `install` before. Staged copies are owner-only: the local copy writes
+them 0600; over SSH, `CopyToRemote` (SFTP) creates them with the server's default mode, which it
+cannot set, and the staging directory's 0700 keeps other users out.
+
+The staged copies persist between deliveries (each equals its installed file): a copy runs again
+only when its own content changes, as an in-place update of its resource (a local Command's
+`stdin`, a CopyToRemote's `source`), never a replacement. That matters in production, where the
+copies are `protect`ed (zone data, see the pack's prod-zones-protected): pulumi-command replaces
+a resource whose `triggers` change, and the engine refuses to replace a protected resource, so a
+protected copy carries no `triggers` at all. The staging command (deleting it does nothing on the
+host) is not protected and re-runs only when the set of staging directories changes; the
+install command, unprotected, runs again whenever any file's content or the script changes.
 
 Every word of the install script goes through `shlex.quote`: no config value reaches a
 shell unquoted.
@@ -44,6 +56,8 @@ import pulumi
 import pulumi_command as command
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from components import zone_serial
+
 STAGING_DIRNAME = "isp-staging"
 # Where the local transport keeps a stack's host roots, relative to the project directory.
 LOCAL_ROOTS_DIR = "build/{stack}/root"
@@ -64,6 +78,7 @@ class ManagedFile:
     content: str
     mode: str = "0644"
     role: str = ""  # resource-name suffix; defaults to the basename
+    zone: str = ""  # set for a BIND zone file (its origin): the host sets its SOA serial (components/zone_serial.py)
 
     @property
     def resource_role(self) -> str:
@@ -132,12 +147,9 @@ trap 'isp_signal=TERM; exit 143' TERM
 
 # The journal's own helper (the journal is self-contained: a later script version must still run it).
 # $1 the real path, $2 its staged path, $3 the copy kept before the delivery, $4 the marker saying the
-# file did not exist. A swapped-in file is staged again first, so that a retry finds every staged file.
+# file did not exist. A swap leaves the staged copy in place, so a retry finds every staged file.
 _PUT_BACK = """\
 isp_put() {
-  if [ ! -e "$2" ] && [ -f "$1" ]; then
-    cp -- "$1" "$2.isp-tmp" && mv -f -- "$2.isp-tmp" "$2" || echo "could not stage $1 again" >&2
-  fi
   if [ -f "$3" ]; then
     cp -p -- "$3" "$2.isp-old" && mv -f -T -- "$2.isp-old" "$1" ||
       { echo "could not put back $1 from $3" >&2; isp_failed=1; }
@@ -164,6 +176,8 @@ def _check_files(files: Sequence[ManagedFile]) -> None:
         seen.add(path)
         if not _MODE_RE.match(managed.mode):
             raise ValueError(f"{path!r}: mode must be octal such as 0644, got {managed.mode!r}")
+        if managed.zone:
+            zone_serial.check_zone(managed.zone, path)
 
 
 def backup_dir(path: str, state_dir: str = STATE_DIR) -> str:
@@ -211,12 +225,13 @@ def install_script(
     """The POSIX shell script that checks the staged files, swaps them in and reloads: all or nothing.
 
     Under a per-host lock: a journal left by a delivery that was killed is run first; every staged file
-    must be there, a regular file in an owner-only staging directory; `checks` run on the staged copies;
-    each real file is copied to <state>/backup; only then is each staged file given its mode and renamed
-    over its real path (a rename is atomic: a reader sees the old file or the new one, never a mix). A
+    must be there, a regular file in an owner-only staging directory; each staged zone file gets its SOA
+    serial from the live one (components/zone_serial.py); `checks` run on the staged copies;
+    each real file is copied to <state>/backup; only then is each staged file copied beside itself, given its
+    mode and renamed over its real path (a rename is atomic: a reader sees the old file or the new one, never a mix). A
     failure or signal from the first swap on puts every file back and, if the reload had started, reloads
-    the old configuration. The staged copies are gone after a swap (a failed one stages them again, for a
-    retry); the newest `keep` backups of each file are kept.
+    the old configuration. The staged copies stay (each equals its installed file afterwards; a retry or the
+    next delivery finds them); the newest `keep` backups of each file are kept.
     """
     _check_files(files)
     if keep < 1 or lock_wait < 0:
@@ -251,6 +266,8 @@ def install_script(
         staged = q(staging_path(managed.path))
         missing = q(f"staged file {staging_path(managed.path)} is missing or not a regular file")
         lines.append(f"[ -f {staged} ] && [ ! -L {staged} ] || {{ echo {missing} >&2; exit 1; }}")
+    zones = [(f.zone, f.path, staging_path(f.path)) for f in files if f.zone]
+    lines += zone_serial.stamp_lines(zones)  # under the lock, before the checks: they check the stamped copies
     for argv in checks:
         failed = q(f"validation failed: {_words(argv)}")
         lines.append(f"isp_doing={q('checking: ' + _words(argv))}")
@@ -270,6 +287,7 @@ def install_script(
     ]
     for managed in files:
         lines += [f"isp_doing={q('swapping in ' + managed.path)}", swap_text(managed)]
+    lines += zone_serial.kept_lines(zones)
     if reload:
         lines += [*_commit_journal(1), "isp_phase=reloading"]
         for argv in reload:  # one statement each: `set -e` ignores a failure on the left of `&&`
@@ -281,11 +299,18 @@ def install_script(
     return "\n".join(lines) + "\n"
 
 
+SWAP_SUFFIX = ".isp-swap"
+
+
 def swap_text(managed: ManagedFile) -> str:
-    """The two lines of an install script that put `managed` in place: its staged copy given its final mode,
-    then renamed over the real path (atomic)."""
-    staged = shlex.quote(staging_path(managed.path))
-    return f"chmod {shlex.quote(managed.mode)} {staged}\nmv -f -T -- {staged} {shlex.quote(managed.path)}"
+    """The lines of an install script that put `managed` in place and keep its staged copy: a copy of the
+    staged file in the staging directory (same filesystem), given its final mode, renamed over the real
+    path (atomic). A fresh file (rm first): never written through a leftover, never a link to the live file."""
+    q = shlex.quote
+    staged = staging_path(managed.path)
+    swap = q(staged + SWAP_SUFFIX)
+    return "\n".join([f"rm -f -- {swap}", f"cp -- {q(staged)} {swap}", f"chmod {q(managed.mode)} {swap}",
+                      f"mv -f -T -- {swap} {q(managed.path)}"])
 
 
 def _commit_journal(reloading: int) -> list[str]:
@@ -299,7 +324,8 @@ def _commit_journal(reloading: int) -> list[str]:
 
 
 def _tidy(files: Sequence[ManagedFile], state_dir: str, keep: int) -> list[str]:
-    """After a delivery: leftovers of an earlier put-back go, dated copies an older version of this script
+    """After a delivery (the staged copies stay): leftovers of a swap or put-back go (.isp-tmp: an older script
+    version's), dated copies an older version of this script
     left beside the real file move in with the others, and each file keeps its newest `keep` copies."""
     q = shlex.quote
     lines = [
@@ -315,7 +341,7 @@ def _tidy(files: Sequence[ManagedFile], state_dir: str, keep: int) -> list[str]:
     stamp = "[0-9]" * 8 + "T" + "[0-9]" * 6 + "Z"
     for managed in files:
         real, staged, kept = q(managed.path), q(staging_path(managed.path)), q(backup_dir(managed.path, state_dir))
-        lines.append(f"rm -f -- {staged}.isp-tmp {staged}.isp-old")
+        lines.append(f"rm -f -- {staged}.isp-tmp {staged}.isp-old {staged}{SWAP_SUFFIX}")
         lines.append(f'for isp_b in {real}.{stamp}.bak; do if [ -f "$isp_b" ]; then '
                      f'isp_s=${{isp_b#{real}.}}; mv -f -- "$isp_b" {kept}/"${{isp_s%.bak}}".bak; fi; done')
         lines.append(f"isp_prune {kept}")
@@ -414,25 +440,24 @@ class ServiceConfig(pulumi.ComponentResource):
         script = install_script(args.files, args.checks, args.reload)
         contents = [args.secret_contents.get(f.path, f.content) for f in args.files]
         digests = [_content_digest(content) for content in contents]
-        # A swap consumes the staged copies, so any change re-stages every file of the set (and checks the
-        # staging directories again first), not only the files whose content changed.
-        delivery = pulumi.Output.all(script, *digests).apply(lambda parts: _digest("\n".join(parts))) \
-            if args.secret_contents else _digest("\n".join([script, *digests]))
+        # Nothing protected has `triggers` that change with content (a replacement the engine refuses, see
+        # the module doc). The staging command is not protected: deleting it does nothing on the host.
         prepare = transport.command(
             f"{name}-staging",
             create=staging_script(staging_dirs),
-            triggers=[*staging_dirs, delivery],
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            triggers=[*staging_dirs],
+            opts=pulumi.ResourceOptions(parent=self),
         )
+        # A copy runs again only when its own content changes (an update in place): the swap keeps the staged
+        # copies, so an unchanged file's copy from an earlier delivery is still there and still equal.
         copies = [
             transport.copy(
                 f"{name}-{managed.resource_role}",
                 staging_path(managed.path),
                 content,
-                triggers=[digest, delivery],
                 opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[prepare]),
             )
-            for managed, content, digest in zip(args.files, contents, digests, strict=True)
+            for managed, content in zip(args.files, contents, strict=True)
         ]
         self.install = transport.command(
             f"{name}-install",
@@ -465,9 +490,9 @@ class Transport:
         return command.remote.Command(name, connection=self._ssh, create=create, update=update, triggers=triggers,
                                       opts=opts)
 
-    def copy(self, name: str, staged: str, content: Any, *, triggers: list[Any],
-             opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-        """A file's content (text, or a secret Output of it) copied to its staged path."""
+    def copy(self, name: str, staged: str, content: Any, *, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+        """A file's content (text, or a secret Output of it) copied to its staged path. No `triggers`: a new
+        content is an update in place (`stdin` / `source` changed), which a protected resource allows."""
         if self._local:
             return command.local.Command(
                 name,
@@ -476,13 +501,12 @@ class Transport:
                 # Data, not shell text: which host and which staged file this content is for.
                 environment={"ISP_HOST": self._connection.host, "ISP_STAGED_PATH": staged},
                 interpreter=self._interpreter,
-                triggers=triggers,
                 opts=opts,
             )
         source = content.apply(pulumi.StringAsset) if isinstance(content, pulumi.Output) \
             else pulumi.StringAsset(content)
         return command.remote.CopyToRemote(name, connection=self._ssh, source=source, remote_path=staged,
-                                           triggers=triggers, opts=opts)
+                                           opts=opts)
 
 
 def _content_digest(content: Any) -> Any:

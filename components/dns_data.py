@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from datetime import date
 
 from components.config import CustomerPool, StackConfig, Zone
 from components.render.bind import (
@@ -160,7 +159,7 @@ class ReverseZoneData:
         return [(f"{owner}.{self.zone}", target) for owner, target in self.ptrs]
 
 
-def reverse_zones(cfg: StackConfig, today: date) -> list[ReverseZoneData]:
+def reverse_zones(cfg: StackConfig) -> list[ReverseZoneData]:
     """One reverse zone per octet/nibble cut of our public blocks and IPv4 customer pools."""
     zones: dict[str, tuple[list[ZoneRecord], list[GeneratedRange]]] = {}
     for block in cfg.networks.public_blocks:
@@ -198,14 +197,13 @@ def reverse_zones(cfg: StackConfig, today: date) -> list[ReverseZoneData]:
             nameservers=_nameservers(cfg),
             records=records,
             generated=generated,
-            today=today,
         )
         ptrs = tuple((r.owner, r.data) for r in records)
         out.append(ReverseZoneData(name, ptrs, bool(generated), ZoneFile(name, f"{BIND_ZONE_DIR}/db.{name}", text)))
     return out
 
 
-def pool_zone_file(cfg: StackConfig, today: date) -> ZoneFile | None:
+def pool_zone_file(cfg: StackConfig) -> ZoneFile | None:
     """Forward A records for every pool address whose PTR names a host under the pool zone.
 
     Without them a customer's PTR would not resolve back, and FCrDNS checks elsewhere
@@ -234,7 +232,6 @@ def pool_zone_file(cfg: StackConfig, today: date) -> ZoneFile | None:
         hostmaster=cfg.organization.contact_email,
         nameservers=_nameservers(cfg),
         generated=generated,
-        today=today,
     )
     return ZoneFile(zone, f"{BIND_ZONE_DIR}/db.{zone}", text)
 
@@ -246,7 +243,7 @@ def address_of(cfg: StackConfig, fqdn: str) -> ipaddress.IPv4Address | None:
     return None
 
 
-def forward_zone_file(cfg: StackConfig, zone: Zone, today: date) -> ZoneFile:
+def forward_zone_file(cfg: StackConfig, zone: Zone) -> ZoneFile:
     """A forward zone's records (what Cloudflare would hold) as a BIND zone file.
 
     For stacks without Cloudflare (the lab): our own name servers serve the forward zones,
@@ -263,6 +260,5 @@ def forward_zone_file(cfg: StackConfig, zone: Zone, today: date) -> ZoneFile:
         hostmaster=cfg.organization.contact_email,
         nameservers=_nameservers(cfg),
         records=records,
-        today=today,
     )
     return ZoneFile(zone.name, f"{BIND_ZONE_DIR}/db.{zone.name}", text)

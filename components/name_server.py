@@ -70,7 +70,8 @@ def render_name_server(args: NameServerArgs) -> RenderedNameServer:
     checks = [["named-checkconf", staging_path(NAMED_CONF)]]
     if args.primary_address is None:
         for zone in args.zone_files:
-            files.append(ManagedFile(zone.path, zone.text, role=posixpath.basename(zone.path)))
+            # zone=: the host sets the SOA serial from the live file at delivery (components/zone_serial.py).
+            files.append(ManagedFile(zone.path, zone.text, role=posixpath.basename(zone.path), zone=zone.zone))
             checks.append(["named-checkzone", "-q", zone.zone, staging_path(zone.path)])
     return RenderedNameServer(bind=ServiceConfigArgs(
         connection=args.connection,

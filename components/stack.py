@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 import pulumi
@@ -56,20 +55,20 @@ class StackPlan:
     exports: dict[str, Any] = field(default_factory=dict)
 
 
-def plan_stack(cfg: StackConfig, today: date, secret: SecretReader, *, stack: str,
+def plan_stack(cfg: StackConfig, secret: SecretReader, *, stack: str,
                stack_file: str = "stack config", project_dir: str = ".") -> StackPlan:
     """Every component of the stack with its files rendered; a refused value raises ConfigError naming its key.
 
     `project_dir` is where `zonesFrom` files are read from, to name a zone of theirs in an error."""
-    return _Planner(cfg, today, secret, stack=stack, stack_file=stack_file, project_dir=project_dir).plan()
+    return _Planner(cfg, secret, stack=stack, stack_file=stack_file, project_dir=project_dir).plan()
 
 
-def plan_program(cfg: StackConfig, today: date) -> StackPlan:
+def plan_program(cfg: StackConfig) -> StackPlan:
     """`plan_stack` inside a Pulumi program: a refusal stops it as a config error does (no traceback)."""
     stack = pulumi.get_stack()
     secrets = pulumi.Config(CONFIG_NAMESPACE)
     try:
-        return plan_stack(cfg, today, secrets.require_secret, stack=stack, stack_file=f"Pulumi.{stack}.yaml",
+        return plan_stack(cfg, secrets.require_secret, stack=stack, stack_file=f"Pulumi.{stack}.yaml",
                           project_dir=pulumi.runtime.get_root_directory() or ".")
     except ConfigError as error:
         raise pulumi.RunError(str(error)) from None
@@ -84,9 +83,9 @@ def register(plan: StackPlan) -> list[pulumi.ComponentResource]:
 
 
 class _Planner:
-    def __init__(self, cfg: StackConfig, today: date, secret: SecretReader, *, stack: str, stack_file: str,
+    def __init__(self, cfg: StackConfig, secret: SecretReader, *, stack: str, stack_file: str,
                  project_dir: str) -> None:
-        self.cfg, self.today, self.secret = cfg, today, secret
+        self.cfg, self.secret = cfg, secret
         self.stack, self.stack_file, self.project_dir = stack, stack_file, project_dir
         self.planned: list[Planned] = []
         self.connections: dict[str, HostConnection] = {}  # by host name: one per host, shared by its components
@@ -142,7 +141,7 @@ class _Planner:
         bind_zone_files = self._forward_zones()
         bind_zone_files += self._reverse_zones()
         with self.within(["networks.customerPools", "organization", "hosts"], "the customer pools' zone"):
-            if pool_zone := pool_zone_file(cfg, self.today):
+            if pool_zone := pool_zone_file(cfg):
                 bind_zone_files.append(pool_zone)
         self._name_servers(bind_zone_files)
         mail = self._mail_hosts()
@@ -171,7 +170,7 @@ class _Planner:
         for k, zone in enumerate(cfg.zones):
             with self.within([f"zones[{k}]", "organization", "hosts"], f"zone {zone.name}"):
                 if cfg.delivery == "local":
-                    files.append(forward_zone_file(cfg, zone, self.today))
+                    files.append(forward_zone_file(cfg, zone))
                     continue
                 self._add(DnsZone, zone.name, DnsZoneArgs(
                     zone=zone.name, account_id=cfg.organization.cloudflare_account_id,
@@ -181,7 +180,7 @@ class _Planner:
     def _reverse_zones(self) -> list[ZoneFile]:
         cfg, files = self.cfg, []
         with self.within(["networks", "hosts", "organization"], "the reverse zones"):
-            data_list = reverse_zones(cfg, self.today)
+            data_list = reverse_zones(cfg)
         for data in data_list:
             on_cloudflare = cfg.dns.reverse_zones_on == "cloudflare" and not data.has_pools and cfg.delivery != "local"
             with self.within(["networks", "hosts", "organization"], f"reverse zone {data.zone}"):

@@ -93,12 +93,10 @@ def _www_address(inet: Any) -> str:
 
 
 def _our_zones(cfg: Any) -> list[str]:
-    from datetime import date
-
     from components.dns_data import pool_zone_name, reverse_zones
 
     zones = [z.name for z in cfg.zones]
-    zones += [data.zone for data in reverse_zones(cfg, date.today())]
+    zones += [data.zone for data in reverse_zones(cfg)]
     if cfg.networks.customer_pools:
         zones.append(pool_zone_name(cfg))
     return zones

@@ -24,6 +24,7 @@ from typing import Any
 
 from lab.deploy import Plan, execute
 from lab.hosts import account_password, host_run
+from lab.serials import probe_zone_serial
 from lab.settings import LabError
 from lab.system import BUILD_DIR, project_env, python_in, run, wait_for
 from lab.topology import LabHost, Topology
@@ -611,6 +612,8 @@ PROBES: list[tuple[str, str, str, Callable[[Lab], tuple[bool, list[str]]]]] = [
     ("webmail-tls", "10", "webmail's certificate verifies for its name only, from the internet; HTTP redirects",
      probe_webmail_tls),
     ("fault", "delivery", "a broken named.conf is refused by validation; ns1 keeps answering", probe_fault),
+    ("zone-serial", "day 2", "a zone changed twice within a minute: its SOA serial, read from outside, grows each "
+     "time and never goes back", probe_zone_serial),
 ]
 
 

@@ -1,12 +1,19 @@
 """`python -m preflight preview`: an offline `pulumi preview` (and `--policy-pack`) for Pulumi Python programs.
 
-Exit codes: 0 clean (or advisory violations only), 1 a mandatory policy violation, 2 a program,
-config or policy pack error (and any failure of preflight itself: 1 never means anything but a verdict).
+Exit codes: 0 clean (or advisory violations only), 1 a verdict: a mandatory policy violation, or (with
+--state) the mass-change guard refusing a plan that deletes or replaces too many DNS records and zone
+files; 2 an error: a program, config, checkpoint or policy pack error, a protected resource the plan
+would delete or replace (the engine fails such a preview), and any failure of preflight itself (1 never
+means anything but a verdict).
+
+With `--state FILE` (what `pulumi stack export` writes) the preview is one against the deployed stack:
+each resource is created, updated, replaced, deleted or the same (preflight/prior.py). `--state-out FILE`
+saves the checkpoint an `up` of the previewed plan would leave, only when the preview exits 0.
 
 Results are never stale: a run first removes the previous ones (`<build-dir>/<stack>/hosts`, the
---json, --sarif and --junit files), writes each new one beside its place and renames it in, and
-publishes host files, SARIF and JUnit only when the preview succeeds. After exit 2 the --json file,
-if asked for, holds the error and no other result remains.
+--json, --sarif, --junit and --state-out files), writes each new one beside its place and renames it
+in, and publishes host files, SARIF, JUnit and the checkpoint only when the preview succeeds. After
+exit 2 the --json file, if asked for, holds the error and no other result remains.
 """
 
 from __future__ import annotations
@@ -51,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--invoke-results", dest="invoke_results", metavar="FILE",
                          help="JSON object mapping an invoke token (e.g. cloudflare:index/getZone:getZone) to the "
                               "result the mocks return for it; every other invoke returns {}")
+    preview.add_argument("--state", dest="state_file", metavar="FILE",
+                         help="preview against the deployed stack: the file `pulumi stack export --file` writes")
+    preview.add_argument("--state-out", dest="state_out", metavar="FILE",
+                         help="write the checkpoint an `up` of this plan would leave (for preflight's next --state; "
+                              "not for `pulumi stack import`)")
+    preview.add_argument("--allow-mass-change", dest="allow_mass_change", action="store_true",
+                         help="do not refuse a plan that deletes or replaces more DNS records or zone files than "
+                              "the stack's threshold (preflight:massChangePercent, preflight:massChangeMinimum)")
     return parser
 
 
@@ -138,15 +153,16 @@ class _Results:
     json: Path | None
     sarif: Path | None
     junit: Path | None
+    state_out: Path | None = None
     staging: Path | None = None  # host files of this run until the preview has succeeded
 
     def discard(self) -> None:
-        for path in (self.hosts, self.sarif, self.junit, self.staging):
+        for path in (self.hosts, self.sarif, self.junit, self.state_out, self.staging):
             _remove(path)
         self.staging = None
 
     def discard_previous(self) -> None:
-        for path in (self.hosts, self.json, self.sarif, self.junit):
+        for path in (self.hosts, self.json, self.sarif, self.junit, self.state_out):
             _remove(path)
 
     def stage_host_files(self, registrations: list[Any], program_dir: Path, stack: str) -> Any:
@@ -167,6 +183,13 @@ class _Results:
         self.staging = None
 
 
+def _same_file(one: Path, other: Path) -> bool:
+    try:
+        return one == other or (one.exists() and other.exists() and os.path.samefile(one, other))
+    except OSError:
+        return False
+
+
 def preview(args: argparse.Namespace, argv: list[str]) -> int:
     from preflight.stackconfig import StackConfigError, check_stack_name
 
@@ -179,11 +202,19 @@ def preview(args: argparse.Namespace, argv: list[str]) -> int:
     project_dir = Path(args.cwd).resolve()
     build_dir = _absolute(args.build_dir) or project_dir / "build"
     results = _Results(hosts=build_dir / args.stack / "hosts", json=_absolute(args.json_file),
-                       sarif=_absolute(args.sarif_file), junit=_absolute(args.junit_file))
-    for option, path in (("--json", results.json), ("--sarif", results.sarif), ("--junit", results.junit)):
+                       sarif=_absolute(args.sarif_file), junit=_absolute(args.junit_file),
+                       state_out=_absolute(args.state_out))
+    for option, path in (("--json", results.json), ("--sarif", results.sarif), ("--junit", results.junit),
+                         ("--state-out", results.state_out)):
         if path is not None and path.is_dir() and not path.is_symlink():
             _error(f"{option} {path} is a directory; give the name of a file to write.")
             return EXIT_ERROR
+    state = _absolute(args.state_file)
+    if state is not None and results.state_out is not None and _same_file(state, results.state_out):
+        # A run removes its previous results first: the checkpoint it reads would be gone.
+        _error(f"--state-out {results.state_out} is the --state file; write the new checkpoint elsewhere and move "
+               "it in place after the run.")
+        return EXIT_ERROR
     # An interrupted or failed run must not leave the previous run's results looking current.
     results.discard_previous()
     try:
@@ -203,6 +234,16 @@ def preview(args: argparse.Namespace, argv: list[str]) -> int:
     return code
 
 
+@dataclasses.dataclass
+class _Against:
+    """What a preview against the deployed stack (--state) needs beyond a first preview."""
+
+    checkpoint: Any = None  # state.Checkpoint; None: a first preview
+    state: Path | None = None
+    invoke_results: Path | None = None
+    allow_mass_change: bool = False
+
+
 def _preview(args: argparse.Namespace, argv: list[str], project_dir: Path, results: _Results) -> int:
     from preflight.stackconfig import StackConfigError, load_stack_config
 
@@ -211,7 +252,9 @@ def _preview(args: argparse.Namespace, argv: list[str], project_dir: Path, resul
     if (results.sarif or results.junit) and not pack_dirs:
         _error("--sarif and --junit report policy results; give at least one --policy-pack.")
         return EXIT_ERROR
-    invoke_results = _read_invoke_results(_absolute(args.invoke_results))
+    against = _Against(state=_absolute(args.state_file), invoke_results=_absolute(args.invoke_results),
+                       allow_mass_change=args.allow_mass_change)
+    invoke_results = _read_invoke_results(against.invoke_results)
     if invoke_results is None:
         return EXIT_ERROR
 
@@ -220,37 +263,79 @@ def _preview(args: argparse.Namespace, argv: list[str], project_dir: Path, resul
     except StackConfigError as problem:
         _error(str(problem))
         return EXIT_ERROR
+    from preflight import guard
+
+    try:
+        guard.thresholds(stack_config.config)  # a threshold that is not usable fails before anything runs
+    except guard.GuardConfigError as problem:
+        _error(f"Pulumi.{stack_config.stack}.yaml: {problem}")
+        return EXIT_ERROR
 
     project_python = _project_python(stack_config)
     if project_python is not None:
         return _run_in_project_python(project_python, argv)
 
+    if against.state is not None:
+        from preflight.state import StateError, read_checkpoint
+
+        try:
+            against.checkpoint = read_checkpoint(against.state, project=stack_config.project,
+                                                 stack=stack_config.stack)
+        except StateError as problem:
+            _error(str(problem))
+            return EXIT_ERROR
+        stack_config.warnings.extend(against.checkpoint.warnings)
+        for warning in against.checkpoint.warnings:  # whole: the plan shortens long diagnostics
+            print(f"warning: {warning}", file=sys.stderr)
+
     # The packs start now and analyse each resource as the program registers it, as with the CLI.
     policy_run = _start_policy_packs(stack_config, pack_dirs, pack_config) if pack_dirs else None
     try:
-        return _preview_stack(stack_config, policy_run, invoke_results=invoke_results, results=results)
+        return _preview_stack(stack_config, policy_run, invoke_results=invoke_results, results=results,
+                              against=against)
     finally:
         if policy_run is not None:
             policy_run.close()
 
 
 def _preview_stack(stack_config: Any, policy_run: Any, *, invoke_results: dict[str, dict[str, Any]],
-                   results: _Results) -> int:
+                   results: _Results, against: _Against) -> int:
     placeholders = stack_config.secret_placeholders
     document_base = {"project": stack_config.project, "stack": stack_config.stack, "placeholders": placeholders}
+    answers = None
+    if against.checkpoint is not None:
+        from preflight.prior import PriorAnswers
+
+        answers = PriorAnswers(against.checkpoint)
     run = _run(stack_config, placeholders, results.json, document_base, invoke_results,
-               on_registration=policy_run.submit if policy_run is not None else None)
+               on_registration=policy_run.submit if policy_run is not None else None, answers=answers)
     if run is None:
         return EXIT_ERROR
 
+    from preflight import guard
+    from preflight import steps as step_rules
     from preflight.plan import mask, preview_document, render_plan, render_violations
 
+    # The engine fails a preview that would delete or replace a protected resource.
+    refused = step_rules.protect_errors(run.steps or [])
+    mass_change = None
+    if run.steps is not None:
+        document_base["steps"] = run.steps
+        mass_change = guard.check_mass_change(against.checkpoint, run.steps, stack_config.config,
+                                              allowed=against.allow_mass_change)
+        document_base["guard"] = mass_change
     host_files, staged_hosts = results.stage_host_files(run.registrations, stack_config.program_dir,
                                                         stack_config.stack)
     # What the program logged may quote what it read (decrypted, under the CLI): shown scrubbed.
     messages = [dataclasses.replace(m, message=scrub_text(m.message)) for m in run.messages]
     sys.stdout.write(render_plan(run.registrations, host_files=host_files, messages=messages, reads=run.reads,
-                                 warnings=stack_config.warnings, **document_base))
+                                 warnings=stack_config.warnings, errors=refused, **document_base))
+    if refused:
+        for message in refused:
+            _error(message)
+        _write_json(results.json, preview_document(run.registrations, errors=refused, error="\n".join(refused),
+                                                   **document_base))
+        return EXIT_ERROR
 
     report = None
     if policy_run is not None:
@@ -261,22 +346,43 @@ def _preview_stack(stack_config: Any, policy_run: Any, *, invoke_results: dict[s
             _write_json(results.json, preview_document(run.registrations, error=scrub_text(pack_error),
                                                        **document_base))
             return EXIT_ERROR
+    code = EXIT_OK
+    if report is not None and any(v.enforcement_level == "mandatory" for v in report.violations):
+        code = EXIT_MANDATORY
+    if mass_change is not None and mass_change.fired:  # a verdict, as a mandatory violation is
+        code = EXIT_MANDATORY
+
+    if code == EXIT_OK and results.state_out is not None:
+        from preflight.prior import UpError, simulate_up
+
+        try:
+            for warning in simulate_up(project_dir=stack_config.project_dir, stack=stack_config.stack,
+                                       state=against.state, out=results.state_out,
+                                       invoke_results=against.invoke_results,
+                                       registered=[r.urn for r in run.registrations]):
+                print(f"warning: {warning}", file=sys.stderr)
+        except UpError as problem:
+            message = f"the simulated up for --state-out failed: {problem}"
+            _error(mask(message, placeholders))
+            _write_json(results.json, preview_document(run.registrations, error=scrub_text(message), **document_base))
+            return EXIT_ERROR
+
     results.publish_host_files(staged_hosts)
     if report is not None:
         sys.stdout.write(render_violations(report, placeholders))
         from preflight import reports
 
+        changes = {"steps": run.steps, "guard": mass_change} if run.steps is not None else {}
         if results.sarif is not None:
-            reports.write_sarif(report, results.sarif, stack=stack_config.stack)
+            reports.write_sarif(report, results.sarif, stack=stack_config.stack, **changes)
         if results.junit is not None:
-            reports.write_junit(report, results.junit, stack=stack_config.stack, registrations=run.registrations)
+            reports.write_junit(report, results.junit, stack=stack_config.stack, registrations=run.registrations,
+                                **changes)
 
     if results.json is not None:
         _write_json(results.json, preview_document(run.registrations, host_files=host_files, report=report,
                                                    **document_base))
-    if report is not None and any(v.enforcement_level == "mandatory" for v in report.violations):
-        return EXIT_MANDATORY
-    return EXIT_OK
+    return code
 
 
 def _read_invoke_results(path: Path | None) -> dict[str, dict[str, Any]] | None:
@@ -296,7 +402,7 @@ def _read_invoke_results(path: Path | None) -> dict[str, dict[str, Any]] | None:
 
 def _run(stack_config: Any, placeholders: list[str], json_path: Path | None,
          document_base: dict[str, Any], invoke_results: dict[str, dict[str, Any]],
-         on_registration: Any = None) -> Any:
+         on_registration: Any = None, answers: Any = None) -> Any:
     """Run the program with masked stdout/stderr; on failure report it (and the JSON) and return None."""
     from preflight.plan import mask, preview_document
     from preflight.runner import ProgramError, run_program
@@ -305,7 +411,8 @@ def _run(stack_config: Any, placeholders: list[str], json_path: Path | None,
     sys.stdout = _MaskingStream(real_stdout, placeholders)  # type: ignore[assignment]
     sys.stderr = _MaskingStream(real_stderr, placeholders)  # type: ignore[assignment]
     try:
-        return run_program(stack_config, invoke_results=invoke_results, on_registration=on_registration)
+        return run_program(stack_config, invoke_results=invoke_results, on_registration=on_registration,
+                           answers=answers)
     except ProgramError as failure:
         message = f"the Pulumi program failed: {failure}"
         if os.environ.get("PREFLIGHT_DEBUG") == "1" and failure.__cause__ is not None:

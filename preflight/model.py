@@ -37,3 +37,9 @@ class Registration:
     inputs: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     id: str = ""  # "" while unknown (a resource being created at preview)
+    # Resource options the engine's step generator reads (diff, replacement, deletion).
+    replace_on_changes: list[str] = field(default_factory=list)
+    ignore_changes: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
+    retain_on_delete: bool = False
+    additional_secret_outputs: list[str] = field(default_factory=list)

@@ -1,4 +1,7 @@
-"""Policy results as SARIF 2.1.0 (GitHub code scanning) and JUnit XML (CI test reports)."""
+"""Policy results as SARIF 2.1.0 (GitHub code scanning) and JUnit XML (CI test reports).
+
+A preview against state adds its change counts (the CLI's: steps.op_counts) and the mass-change guard's
+result: in each SARIF run's properties and in each JUnit testsuite's properties."""
 
 from __future__ import annotations
 
@@ -9,11 +12,13 @@ import os
 import re
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from .analyzer import PolicyReport, Violation
 from .model import Registration
+from .steps import Step, op_counts
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -106,8 +111,30 @@ def _packs_with_violations(report: PolicyReport) -> list[dict]:
     return packs
 
 
-def sarif_document(report: PolicyReport, *, stack: str) -> dict:
+def _all_steps(steps: Iterable[Step] | Mapping[str, Step] | None, deletions: Iterable[Step]) -> list[Step] | None:
+    if steps is None:
+        return None
+    listed = list(steps.values()) if isinstance(steps, Mapping) else list(steps)
+    seen = {step.urn for step in listed if step.op == "delete"}
+    return listed + [step for step in deletions if step.urn not in seen]
+
+
+def change_properties(steps: Iterable[Step] | Mapping[str, Step] | None, deletions: Iterable[Step] = (),
+                      guard: Any = None) -> dict[str, Any]:
+    """{"changes": op counts, "massChange": the guard's result}, each only when there is one."""
+    properties: dict[str, Any] = {}
+    listed = _all_steps(steps, deletions)
+    if listed is not None:
+        properties["changes"] = op_counts(listed)
+    if guard is not None:
+        properties["massChange"] = guard.document()
+    return properties
+
+
+def sarif_document(report: PolicyReport, *, stack: str, steps: Iterable[Step] | Mapping[str, Step] | None = None,
+                   deletions: Iterable[Step] = (), guard: Any = None) -> dict:
     """A SARIF 2.1.0 log: one run per policy pack, one rule per policy, one result per violation."""
+    changes = change_properties(steps, deletions, guard)
     runs = []
     for pack in _packs_with_violations(report):
         rules = [_sarif_rule(policy, pack["name"]) for policy in pack["policies"]]
@@ -120,7 +147,7 @@ def sarif_document(report: PolicyReport, *, stack: str) -> dict:
             for violation in report.violations
             if violation.policy_pack == pack["name"] and violation.enforcement_level in _SARIF_LEVELS
         ]
-        runs.append({"tool": {"driver": driver}, "results": results, "properties": {"stack": stack}})
+        runs.append({"tool": {"driver": driver}, "results": results, "properties": {"stack": stack, **changes}})
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": runs}
 
 
@@ -138,8 +165,10 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def write_sarif(report: PolicyReport, path: Path, *, stack: str) -> None:
-    write_atomically(Path(path), (json.dumps(sarif_document(report, stack=stack), indent=2) + "\n").encode())
+def write_sarif(report: PolicyReport, path: Path, *, stack: str, **changes: Any) -> None:
+    """`changes`: sarif_document's steps, deletions and guard."""
+    document = sarif_document(report, stack=stack, **changes)
+    write_atomically(Path(path), (json.dumps(document, indent=2) + "\n").encode())
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -169,9 +198,22 @@ def _policies_of(pack: dict, violations: Iterable[Violation]) -> list[dict]:
     return policies
 
 
-def junit_tree(report: PolicyReport, *, stack: str, registrations: list[Registration]) -> ET.ElementTree:
+def _junit_change_properties(changes: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Flat name/value pairs: `create`, `update`, ... and `massChange` (its status), `massChangePercent`."""
+    pairs: list[tuple[str, Any]] = list(changes.get("changes", {}).items())
+    guard = changes.get("massChange")
+    if guard is not None:
+        pairs += [("massChange", guard["status"]), ("massChangePercent", guard["percent"]),
+                  ("massChangeThreshold", guard["threshold"])]
+    return pairs
+
+
+def junit_tree(report: PolicyReport, *, stack: str, registrations: list[Registration],
+               steps: Iterable[Step] | Mapping[str, Step] | None = None, deletions: Iterable[Step] = (),
+               guard: Any = None) -> ET.ElementTree:
     """One testsuite per pack, one testcase per policy; a mandatory violation is a failure, an advisory one
     is written to the testcase's system-out, a disabled policy is skipped."""
+    extra = _junit_change_properties(change_properties(steps, deletions, guard))
     type_by_urn = {registration.urn: registration.type for registration in registrations}
     root = ET.Element("testsuites", name=f"pulumi policy preflight ({stack})")
     totals = {"tests": 0, "failures": 0, "skipped": 0}
@@ -179,7 +221,8 @@ def junit_tree(report: PolicyReport, *, stack: str, registrations: list[Registra
         violations = [violation for violation in report.violations if violation.policy_pack == pack["name"]]
         suite = ET.SubElement(root, "testsuite", name=pack["name"])
         properties = ET.SubElement(suite, "properties")
-        for name, value in (("stack", stack), ("version", pack.get("version", "")), ("resources", len(registrations))):
+        base = [("stack", stack), ("version", pack.get("version", "")), ("resources", len(registrations))]
+        for name, value in base + extra:
             ET.SubElement(properties, "property", name=name, value=_xml_text(str(value)))
         counts = {"tests": 0, "failures": 0, "skipped": 0}
         for policy in _policies_of(pack, violations):
@@ -220,7 +263,10 @@ def junit_tree(report: PolicyReport, *, stack: str, registrations: list[Registra
     return ET.ElementTree(root)
 
 
-def write_junit(report: PolicyReport, path: Path, *, stack: str, registrations: list[Registration]) -> None:
+def write_junit(report: PolicyReport, path: Path, *, stack: str, registrations: list[Registration],
+                **changes: Any) -> None:
+    """`changes`: junit_tree's steps, deletions and guard."""
     buffer = io.BytesIO()
-    junit_tree(report, stack=stack, registrations=registrations).write(buffer, encoding="utf-8", xml_declaration=True)
+    tree = junit_tree(report, stack=stack, registrations=registrations, **changes)
+    tree.write(buffer, encoding="utf-8", xml_declaration=True)
     write_atomically(Path(path), buffer.getvalue())

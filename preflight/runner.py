@@ -16,6 +16,9 @@ What a real engine does at a first preview and is emulated here:
 - Invokes return {} (nothing is asked of a real provider) unless `invoke_results` says otherwise;
   invoke transforms are not run. Reads (`Resource.get`) are not registrations. StackReference
   outputs are unknown (no backend to read them from).
+
+With `answers` (preflight/prior.py) the ids and outputs are the engine's answers against a deployed
+stack's checkpoint (a preview of a change), or those of an update (`dry_run=False`, ids known).
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class PreviewRun:
     registrations: list[Registration]
     reads: list[str] = field(default_factory=list)
     messages: list[EngineMessage] = field(default_factory=list)
+    steps: list[Any] | None = None  # with a checkpoint: one step per registration, then the deletions
 
     @property
     def stack_registration(self) -> Registration:
@@ -167,8 +171,9 @@ def _make_monitor_class() -> type:
         """MockMonitor that answers like the engine at a first preview and records every registration."""
 
         def __init__(self, mocks: PreviewMocks, *, project: str, stack: str, config: dict[str, str],
-                     secret_keys: list[str]):
+                     secret_keys: list[str], answers: Any = None):
             super().__init__(mocks)  # type: ignore[arg-type]
+            self.answers = answers  # ids and outputs against a checkpoint, or of an update (prior.py)
             self.project = project
             self.stack = stack
             self.config = config
@@ -215,9 +220,11 @@ def _make_monitor_class() -> type:
                 inputs["version"] = version
             if download_url:
                 inputs["pluginDownloadURL"] = download_url
-            self._record(Registration(urn=urn, type=provider_type, name=name, custom=True, inputs=inputs,
-                                      outputs={**inputs, "id": UNKNOWN}))
-            ref = f"{urn}::{UNKNOWN}"
+            registration = Registration(urn=urn, type=provider_type, name=name, custom=True, inputs=inputs)
+            self._record(registration)
+            registration.id = self.answers.provider_id(registration) if self.answers is not None else ""
+            registration.outputs = {**inputs, "id": registration.id or UNKNOWN}
+            ref = f"{urn}::{registration.id or UNKNOWN}"
             self.default_providers[request_key] = ref
             return ref
 
@@ -228,6 +235,8 @@ def _make_monitor_class() -> type:
         def _record(self, registration: Registration) -> None:
             self.registrations.append(registration)
             self.by_urn[registration.urn] = registration
+            if self.answers is not None:
+                self.answers.observe(registration)
             if self.on_registration is not None:
                 self.on_registration(registration)
 
@@ -327,6 +336,11 @@ def _make_monitor_class() -> type:
                     protect=protect,
                     provider=provider or None,
                     inputs=inputs,
+                    replace_on_changes=list(options.replace_on_changes),
+                    ignore_changes=list(options.ignore_changes),
+                    delete_before_replace=options.HasField("delete_before_replace") and options.delete_before_replace,
+                    retain_on_delete=options.HasField("retain_on_delete") and options.retain_on_delete,
+                    additional_secret_outputs=list(options.additional_secret_outputs),
                 )
                 self._record(registration)
             if request.type == STACK_TYPE:
@@ -337,7 +351,10 @@ def _make_monitor_class() -> type:
                 resource_args = pulumi_mocks.MockResourceArgs(
                     typ=request.type, name=request.name, inputs=inputs, provider=provider,
                     resource_id=request.importId, custom=True)
-                resource_id, state = self.mocks.new_resource(resource_args)  # type: ignore[misc]
+                if self.answers is not None:
+                    resource_id, state = self.answers.resource(registration, request.importId)
+                else:
+                    resource_id, state = self.mocks.new_resource(resource_args)  # type: ignore[misc]
                 resource_id = resource_id or ""
                 registration.id = resource_id
                 outputs = {**state, "id": resource_id or UNKNOWN}
@@ -458,13 +475,13 @@ def describe_program_error(error: BaseException, program_dir: Path) -> str:
     return scrub(f"{text} (at {where})" if where else text)
 
 
-def _language_host_environment(stack_config: StackConfig) -> None:
+def _language_host_environment(stack_config: StackConfig, dry_run: bool = True) -> None:
     """What the language host exports to the program process, for code that reads the environment."""
     os.environ["PULUMI_CONFIG"] = json.dumps(stack_config.config)
     os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(stack_config.secret_keys)
     os.environ["PULUMI_PROJECT"] = stack_config.project
     os.environ["PULUMI_STACK"] = stack_config.stack
-    os.environ["PULUMI_DRY_RUN"] = "true"
+    os.environ["PULUMI_DRY_RUN"] = "true" if dry_run else "false"
 
 
 @contextlib.contextmanager
@@ -489,11 +506,14 @@ def cyclic_gc_paused():
 
 def run_program(stack_config: StackConfig, *, organization: str = "organization",
                 invoke_results: dict[str, dict[str, Any]] | None = None,
-                on_registration: Callable[[Registration], None] | None = None) -> PreviewRun:
+                on_registration: Callable[[Registration], None] | None = None,
+                answers: Any = None, dry_run: bool = True) -> PreviewRun:
     """Run the program once, as `pulumi-language-python-exec` would at preview; raise ProgramError if it fails.
 
     `on_registration` is called with each registration as it is recorded (from the monitor's threads;
     it must return quickly): policy packs analyse resources while the program still runs.
+    `answers` (prior.PriorAnswers) answers registrations against a checkpoint and gives the run's steps;
+    `dry_run=False` runs the program as an update would.
     """
     # grpc's core logs connection chatter (GOAWAY at shutdown) at info level unless told otherwise.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
@@ -506,12 +526,13 @@ def run_program(stack_config: StackConfig, *, organization: str = "organization"
     os.chdir(program_dir)
     sys.path.insert(0, str(program_dir))
     sys.argv = [str(stack_config.program_path)]
-    _language_host_environment(stack_config)
+    _language_host_environment(stack_config, dry_run)
     pulumi.runtime.set_all_config(stack_config.config, stack_config.secret_keys)
 
     mocks = PreviewMocks(invoke_results)
     monitor = _make_monitor_class()(mocks, project=stack_config.project, stack=stack_config.stack,
-                                    config=stack_config.config, secret_keys=stack_config.secret_keys)
+                                    config=stack_config.config, secret_keys=stack_config.secret_keys,
+                                    answers=answers)
     monitor.on_registration = on_registration
     engine = RecordingEngine()
     # This is set_mocks() without its eager root Stack: set_mocks registers the Stack and its (empty)
@@ -524,7 +545,7 @@ def run_program(stack_config: StackConfig, *, organization: str = "organization"
         engine=engine,
         project=stack_config.project,
         stack=stack_config.stack,
-        dry_run=True,
+        dry_run=dry_run,
         organization=organization,
         root_directory=str(stack_config.project_dir),
         callbacks=None,
@@ -559,5 +580,6 @@ def run_program(stack_config: StackConfig, *, organization: str = "organization"
         # provider first; the Stack always heads the list, as the engine's first registration.
         registrations = sorted(monitor.registrations, key=lambda r: r.type != STACK_TYPE)
         reads = list(monitor.reads)
+    steps = answers.finish(registrations) if answers is not None else None
     return PreviewRun(project=stack_config.project, stack=stack_config.stack, registrations=registrations,
-                      reads=reads, messages=list(engine.messages))
+                      reads=reads, messages=list(engine.messages), steps=steps)

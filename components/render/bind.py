@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from components.render import quoting
@@ -266,14 +264,10 @@ def _intersection(a: IPNetwork, b: IPNetwork) -> IPNetwork | None:
     return a if a.prefixlen >= b.prefixlen else b
 
 
-def zone_serial(body: str, today: date) -> int:
-    """A YYYYMMDDnn serial: the day it was rendered, plus two digits from the content.
-
-    Secondaries only transfer a zone whose serial grew; a content change on a later day
-    always grows it, and the same content on the same day keeps the same serial so a
-    repeated preview shows no diff.
-    """
-    return int(today.strftime("%Y%m%d")) * 100 + zlib.crc32(body.encode()) % 100
+# The SOA serial a rendered zone carries: ten digits, always the same. The program renders no date, so one
+# config gives byte-identical zone files on any day and machine; the delivery sets the serial on the host
+# from the live zone (components/zone_serial.py), overwriting exactly these ten digits in place.
+ZONE_SERIAL_PLACEHOLDER = "0000000000"
 
 
 @dataclass(frozen=True)
@@ -325,10 +319,12 @@ def render_zone_file(
     nameservers: Sequence[str],
     records: Sequence[ZoneRecord] = (),
     generated: Sequence[GeneratedRange] = (),
-    today: date,
     ttl: int = 3600,
 ) -> str:
-    """A zone file with SOA, NS, records and `$GENERATE` runs (lessons 5 and 7: PTRs)."""
+    """A zone file with SOA, NS, records and `$GENERATE` runs (lessons 5 and 7: PTRs).
+
+    The SOA serial is ZONE_SERIAL_PLACEHOLDER: the delivery sets it on the host (components/zone_serial.py),
+    which finds it by this layout (the one line `@<TAB>IN<TAB>SOA<TAB>... ( <ten digits> ...`)."""
     origin_fqdn = _fqdn(origin, "origin").lower()
     local, at, domain = hostmaster.partition("@") if type(hostmaster) is str else ("", "", "")
     if not at or not re.fullmatch(r"[a-z0-9][a-z0-9_+-]{0,62}", local):
@@ -349,11 +345,10 @@ def render_zone_file(
             raise RenderValueError(f"records[{i}].owner", record.owner, f"is outside the zone {origin_fqdn}")
     body += [_line(g, GeneratedRange, f"generated[{i}]") for i, g in enumerate(quoting.listing(generated, "generated"))]
     text_body = "\n".join(body)
-    serial = zone_serial(origin_fqdn + text_body, today)
     head = [
         "; Rendered by the isp Pulumi program; local edits are replaced on the next deploy.",
         f"$ORIGIN {origin_fqdn}",
         f"$TTL {ttl}",
-        f"@\tIN\tSOA\t{_fqdn(primary_ns, 'primary_ns')} {rname} ( {serial} 3600 900 1209600 3600 )",
+        f"@\tIN\tSOA\t{_fqdn(primary_ns, 'primary_ns')} {rname} ( {ZONE_SERIAL_PLACEHOLDER} 3600 900 1209600 3600 )",
     ]
     return "\n".join(head) + "\n" + text_body + "\n"

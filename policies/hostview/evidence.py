@@ -175,7 +175,7 @@ def _keys(mapping: Mapping) -> Iterable:
 # ---------------------------------------------------------------------------------------
 # Files on hosts
 
-_STAGING = (".new", ".tmp", ".staged", ".dpkg-new")
+_STAGING = (".new", ".tmp", ".staged", ".dpkg-new", ".isp-swap")
 STAGING_DIR = "isp-staging"  # our delivery stages each file beside its real path
 
 

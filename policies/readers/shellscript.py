@@ -122,6 +122,9 @@ class _Out:
         self.removed: list[str] = []
         self.notes: list[str] = []
         self.written: dict[tuple[str | None, str], str | None] = {}
+        # A file the script made as a copy of another one (cp a tmp; mv tmp real): where its bytes came from,
+        # so a copy of that copy names the first source (the staged file the stack delivers).
+        self.origins: dict[tuple[str | None, str], str] = {}
         self.dirs: set[str] = set()
         self.steps = 0
 

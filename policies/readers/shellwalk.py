@@ -360,10 +360,18 @@ class Reader:
             return
         key = (ctx.host, path)
         copied, text, problem = content.copied_from, content.text, None
+        # A copy's bytes are its source's bytes; a symlink keeps reading whatever its target path holds.
+        copies_bytes = (how or content.how) in ("cp", "mv", "install")
         if copied is not None:
             text = self.out.written.get((ctx.host, copied))
+            if copies_bytes:
+                copied = self.out.origins.get((ctx.host, copied), copied)
         elif text is None:
             problem = content.why or "its text is known only when the command runs"
+        if copied is not None and copies_bytes and not append:
+            self.out.origins[key] = copied
+        else:
+            self.out.origins.pop(key, None)
         if append:
             before = self.out.written.get(key, "" if key not in self.out.written else None)
             self.out.written[key] = None if before is None or text is None else before + text

@@ -81,3 +81,16 @@ def test_the_settled_floor_registers_the_same_resources(tmp_path):
     plain = measure(tmp_path, floor_project(tmp_path / "floor", 40))
     settled = measure(tmp_path, floor_project(tmp_path / "settled", 40, settled=True))
     assert settled["registered"] == plain["registered"] == 40
+
+
+def test_a_preview_against_the_stacks_own_checkpoint_is_measured_and_changes_nothing(tmp_path):
+    # What `make bench` times at 16k: the stateless preview, and one against the checkpoint an up left.
+    project = our_project(tmp_path / "ours", TINY)
+    state, document = tmp_path / "state.json", tmp_path / "preview.json"
+    up = measure(tmp_path, project, "--state-out", str(state))
+    assert up["exitCode"] == 0 and json.loads(state.read_text())["version"] == 3
+    against = measure(tmp_path, project, "--state", str(state), "--json", str(document))
+    assert against["exitCode"] == 0 and against["registered"] == up["registered"]
+    assert against["rssMb"] > 0 and against["seconds"] >= against["programSeconds"] > 0
+    summary = json.loads(document.read_text())["summary"]
+    assert summary["changes"] == 0 and summary["same"] > TINY.zones * TINY.records_per_zone

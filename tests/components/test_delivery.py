@@ -18,6 +18,7 @@ import pulumi
 import pytest
 
 from components.delivery import (
+    STAGING_DIRNAME,
     HostConnection,
     ManagedFile,
     ServiceConfig,
@@ -26,7 +27,9 @@ from components.delivery import (
     staging_path,
     staging_script,
 )
+from components.render.bind import ZoneRecord, render_zone_file
 from tests.components.delivery_faults import NOBODY, Host
+from tests.conftest import require_tool
 
 ROOT = os.geteuid() == 0
 RESTORED = "previous configuration restored"
@@ -57,7 +60,11 @@ def test_a_delivery_swaps_every_file_in_with_its_mode_and_keeps_the_old_ones_asi
     assert result.returncode == 0, result.stderr
     host.assert_all_new()
     assert host.reloaded() == ["a new", "reloaded"]
-    assert not any(staged(host, i).exists() for i in range(3)), "staged copies are removed after the swap"
+    # The staged copies stay, each equal to its installed file, owner-only; no swap copy is left.
+    for i, managed in enumerate(host.files):
+        assert staged(host, i).read_bytes() == Path(managed.path).read_bytes()
+        assert staged(host, i).stat().st_mode & 0o777 == 0o600
+        assert not Path(f"{staged(host, i)}.isp-swap").exists()
     assert not (host.state / "journal").exists()
     a, b, c = host.files
     [kept_a], [kept_b], [marker_c] = host.backups(a), host.backups(b), host.backups(c)
@@ -228,6 +235,7 @@ def _swap_faults() -> list[tuple]:
     faults = []
     for i, name in enumerate(["a.conf", "b.zone", "c.key"]):
         faults.append(("chmod", i, 1, "fail", f"{name}'s mode"))
+        faults.append(("cp", i, 1, "fail", f"{name}'s swap copy"))
         for action in ("fail", "term", "term-fail"):
             faults.append(("mv", i, 1, action, f"swap {name} ({action})"))
     faults.append(("mv", "journal.new", 2, "fail", "the journal before the reload"))
@@ -398,41 +406,129 @@ def test_the_policy_pack_reads_each_real_file_as_its_staged_copy_and_nothing_els
     for shell in ("sh", "bash"):
         read = shellscript.read_script(script, shell=shell, environment={"ISP_HOST": "ns1"})
         assert read.notes == ()
-        delivered = [(w.path, w.copied_from, w.conditional) for w in read.writes if not w.path.startswith(
-            "/var/lib/isp-delivery/")]
+        outside = [w for w in read.writes if not w.path.startswith("/var/lib/isp-delivery/")]
+        # The swap's scratch copy stays in the owner-only staging directory, where no daemon looks.
+        scratch = [(w.path, w.copied_from) for w in outside if f"/{STAGING_DIRNAME}/" in w.path]
+        assert scratch == [(staging_path(f.path) + ".isp-swap", staging_path(f.path)) for f in files]
+        delivered = [(w.path, w.copied_from, w.conditional) for w in outside if f"/{STAGING_DIRNAME}/" not in w.path]
         assert delivered == [(f.path, staging_path(f.path), False) for f in files]
         assert [(s.unit, s.action) for s in read.services] == [("named", "reload")]
         staging = shellscript.read_script(staging_script(["/etc/bind/isp-staging"]), shell=shell)
         assert staging.writes == () and staging.notes == ()
 
 
-# -- the resources: any change re-stages the whole set --------------------------------------------------
+# -- persistent staged copies: a delivery re-stages only what changed --------------------------------------
 
 
-def _registered(mocks, files: list[ManagedFile], reload: list[list[str]]) -> dict[str, dict]:
+def test_a_delivery_that_restaged_one_file_installs_every_file(host):
+    """Only b.zone changed: only its copy runs again; a.conf and c.key come from the copies the first
+    delivery left, and every file is installed as this delivery means it."""
+    assert host.run(host.script()).returncode == 0
+    second = [host.files[0], ManagedFile(host.files[1].path, "b newer\n", "0640"), host.files[2]]
+    host.stage(second[1:2])
+    result = host.run(host.script(files=second))
+    assert result.returncode == 0, result.stderr
+    assert [Path(f.path).read_text() for f in second] == ["a new\n", "b newer\n", "c secret\n"]
+    assert [Path(f.path).stat().st_mode & 0o777 for f in second] == [0o644, 0o640, 0o600]
+    assert [Path(staging_path(f.path)).read_text() for f in second] == ["a new\n", "b newer\n", "c secret\n"]
+    assert [p.read_text() for p in host.backups(second[1])] == ["b old\n", "b new\n"]
+
+
+def test_a_failed_check_after_a_delivery_leaves_the_installed_and_the_staged_files(host):
+    assert host.run(host.script()).returncode == 0
+    host.old = host.snapshot()
+    second = [ManagedFile(host.a.path, "a broken\n", "0644"), *host.files[1:]]
+    host.stage(second[:1])
+    result = host.run(host.script(files=second))  # the grep for "new" fails on a.conf's staged copy
+    assert result.returncode != 0 and "no file of this delivery was changed" in result.stderr
+    host.assert_all_old()
+    assert [Path(staging_path(f.path)).read_text() for f in second] == ["a broken\n", "b new\n", "c secret\n"]
+
+
+def test_a_swap_never_writes_through_a_leftover_swap_copy(host):
+    """A swap copy a killed delivery left (here a symlink to a file it must not touch) is replaced, never
+    written through."""
+    victim = host.root / "victim"
+    victim.write_text("untouched\n")
+    Path(f"{staged(host, 0)}.isp-swap").symlink_to(victim)
+    result = host.run(host.script())
+    assert result.returncode == 0, result.stderr
+    host.assert_all_new()
+    assert victim.read_text() == "untouched\n" and not Path(host.a.path).is_symlink()
+
+
+def test_a_new_copy_into_the_staged_path_does_not_touch_the_live_file(host):
+    """The installed file is never the staged file (no rename of it, no hard link): rewriting the staged
+    copy in place, as an SFTP upload does, leaves the live file alone."""
+    assert host.run(host.script()).returncode == 0
+    with open(staged(host, 0), "r+") as upload:  # truncate and write in place, as SFTP does
+        upload.truncate(0)
+        upload.write("half")
+    assert Path(host.a.path).read_text() == "a new\n"
+    assert Path(host.a.path).stat().st_ino != staged(host, 0).stat().st_ino
+
+
+# -- the resources: nothing protected is replaced by a content change ------------------------------------
+
+
+def _registered(mocks, files: list[ManagedFile], reload: list[list[str]], protect: bool = True) -> dict[str, dict]:
     mocks.resources.clear()
 
     @pulumi.runtime.test
     def run():
         connection = HostConnection(host="ns1.example.net", user="deploy", private_key=pulumi.Output.secret("KEY"))
-        ServiceConfig("ns1-bind", ServiceConfigArgs(connection=connection, files=files, reload=reload))
+        ServiceConfig("ns1-bind", ServiceConfigArgs(connection=connection, files=files, reload=reload,
+                                                    protect=protect))
         return pulumi.Output.from_input(1)
 
     run()
-    return {r.name: r.inputs for r in mocks.resources if r.type.startswith("command:remote:")}
+    # An asset compares by identity: keep its text.
+    return {r.name: {k: v.text if isinstance(v, pulumi.StringAsset) else v for k, v in r.inputs.items()}
+            for r in mocks.resources if r.type.startswith("command:remote:")}
 
 
-def test_a_change_to_any_file_or_to_the_reload_stages_every_file_again(mocks):
-    """A swap consumes the staged copies: a copy whose own content did not change must still run again, or
-    the install would find its staged file missing."""
+def test_a_content_change_updates_the_protected_copy_in_place_and_reruns_only_the_install(mocks):
+    """pulumi-command replaces a resource whose `triggers` change, and the engine refuses to replace a
+    protected one: a protected copy has no triggers; its new `source` is an update in place."""
     files = [ManagedFile("/etc/bind/named.conf", "options { };\n"), ManagedFile("/etc/bind/zones/db.x", "zone\n")]
     first = _registered(mocks, files, [["rndc", "reload"]])
+    protected = {r.name for r in mocks.resources if r.protect}
+    assert protected == {"ns1-bind-named.conf", "ns1-bind-db.x"}
+    assert all("triggers" not in first[name] for name in protected)
     dirs = ["/etc/bind/isp-staging", "/etc/bind/zones/isp-staging"]
-    assert first["ns1-bind-staging"]["create"] == staging_script(dirs)
-    changed_zone = _registered(mocks, [files[0], ManagedFile("/etc/bind/zones/db.x", "zone 2\n")], [["rndc", "reload"]])
-    changed_reload = _registered(mocks, files, [["rndc", "reconfig"]])
-    for other in (changed_zone, changed_reload):
-        for name in ("ns1-bind-staging", "ns1-bind-named.conf", "ns1-bind-db.x"):
-            assert other[name]["triggers"] != first[name]["triggers"], name
-    assert _registered(mocks, files, [["rndc", "reload"]])["ns1-bind-named.conf"]["triggers"] == (
-        first["ns1-bind-named.conf"]["triggers"])  # and nothing runs again when nothing changed
+    assert first["ns1-bind-staging"]["create"] == staging_script(dirs) and first["ns1-bind-staging"]["triggers"] == dirs
+    changed = _registered(mocks, [files[0], ManagedFile("/etc/bind/zones/db.x", "zone 2\n")], [["rndc", "reload"]])
+    assert changed["ns1-bind-named.conf"] == first["ns1-bind-named.conf"]  # not copied again
+    assert changed["ns1-bind-db.x"]["source"] != first["ns1-bind-db.x"]["source"]
+    assert changed["ns1-bind-staging"] == first["ns1-bind-staging"]
+    assert changed["ns1-bind-install"]["triggers"] != first["ns1-bind-install"]["triggers"]
+    reloaded = _registered(mocks, files, [["rndc", "reconfig"]])
+    assert reloaded["ns1-bind-install"]["update"] != first["ns1-bind-install"]["update"]
+    assert {k: v for k, v in reloaded.items() if k != "ns1-bind-install"} == (
+        {k: v for k, v in first.items() if k != "ns1-bind-install"})
+
+
+def test_an_unchanged_zone_copy_from_an_earlier_delivery_keeps_its_serial(tmp_path):
+    """Deliver named.conf and a zone; then only a changed named.conf is copied again: the zone's staged copy
+    still carries the serial the first delivery stamped into it, and it keeps that serial."""
+    require_tool("named-checkzone")
+    zone = render_zone_file(origin="example.net", primary_ns="ns1.example.org", hostmaster="hostmaster@example.net",
+                            nameservers=["ns1.example.org"], records=[ZoneRecord("www", "A", "192.0.2.1")])
+    etc = tmp_path / "etc" / "bind"
+    (etc / "zones").mkdir(parents=True)
+    conf = ManagedFile(str(etc / "named.conf"), "options { };\n")
+    db = ManagedFile(str(etc / "zones" / "db.example.net"), zone, zone="example.net")
+    host = Host(tmp_path, [conf, db])
+    host.stage()
+    first = host.run(install_script([conf, db], [["named-checkzone", "-q", "example.net", staging_path(db.path)]], [],
+                                    state_dir=str(host.state)))
+    assert first.returncode == 0, first.stderr
+    installed = Path(db.path).read_bytes()
+    assert b"( 0000000000 " not in installed and Path(staging_path(db.path)).read_bytes() == installed
+    changed = ManagedFile(conf.path, "options { directory \"/var/cache/bind\"; };\n")
+    host.stage([changed])
+    second = host.run(install_script([changed, db], [["named-checkzone", "-q", "example.net", staging_path(db.path)]],
+                                     [], state_dir=str(host.state)))
+    assert second.returncode == 0, second.stderr
+    assert "zone example.net: unchanged, SOA serial" in second.stdout
+    assert Path(db.path).read_bytes() == installed and Path(conf.path).read_text() == changed.content

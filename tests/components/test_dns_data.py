@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import date
 
 import dns.rdatatype
 import dns.zone
 
 from components.config import parse_stack_config
 from components.dns_data import pool_zone_file, reverse_zones, spf_record, zone_records
-
-TODAY = date(2026, 11, 24)
+from components.render.bind import ZONE_SERIAL_PLACEHOLDER
+from tests.components.clock import run_moved
 
 
 def _bind_answers(cfg) -> dict[tuple[str, str], set[str]]:
     """Every PTR and A in our BIND zone files, $GENERATE expanded by dnspython."""
     answers: dict[tuple[str, str], set[str]] = {}
-    files = [r.file for r in reverse_zones(cfg, TODAY)]
-    if pool := pool_zone_file(cfg, TODAY):
+    files = [r.file for r in reverse_zones(cfg)]
+    if pool := pool_zone_file(cfg):
         files.append(pool)
     for zone_file in files:
         zone = dns.zone.from_text(zone_file.text, origin=zone_file.zone, relativize=False)
@@ -97,3 +96,27 @@ def test_user_spf_is_not_doubled(dev_values):
     cfg = parse_stack_config(dev_values)
     spf = [r for r in zone_records(cfg, cfg.zones[0]) if r.content.startswith("v=spf1")]
     assert [r.content for r in spf] == ["v=spf1 mx -all"]
+
+
+_ZONE_TEXTS = """
+import json
+from components.config import parse_stack_config
+from components.dns_data import forward_zone_file, pool_zone_file, reverse_zones
+from tests.conftest import stack_values
+cfg = parse_stack_config(stack_values("lab"))  # the lab's BIND serves its forward zones too
+files = [r.file for r in reverse_zones(cfg)] + [pool_zone_file(cfg)] + [forward_zone_file(cfg, z) for z in cfg.zones]
+print(json.dumps({f.path: f.text for f in files}))
+"""
+
+
+def test_zone_files_are_the_same_on_any_day():
+    """Rendered today and a year later (another time zone, another hash seed): byte for byte the same files,
+    each with the placeholder serial that the host replaces at delivery."""
+    import json
+
+    now = json.loads(run_moved(_ZONE_TEXTS, days=0))
+    later = json.loads(run_moved(_ZONE_TEXTS, days=365.6, tz="America/Los_Angeles", hash_seed=7))
+    assert now == later
+    assert len(now) >= 4  # reverse, pool and forward zones
+    for text in now.values():
+        assert f"( {ZONE_SERIAL_PLACEHOLDER} 3600 900 1209600 3600 )" in text

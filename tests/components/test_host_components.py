@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pulumi
 import pytest
 import yaml
@@ -16,8 +14,6 @@ from components.mail_host import MailHost, MailHostArgs
 from components.name_server import NameServer, NameServerArgs
 from components.reverse_zone import HostPtr, ReverseZone, ReverseZoneArgs
 from components.web_host import WebHost, WebHostArgs, WebmailSite
-
-TODAY = date(2026, 11, 24)
 
 
 def _connection(host: str) -> HostConnection:
@@ -51,7 +47,7 @@ def prod(prod_values):
 
 
 def test_primary_and_secondary_name_servers(mocks, prod):
-    files = [z.file for z in reverse_zones(prod, TODAY)] + [pool_zone_file(prod, TODAY)]
+    files = [z.file for z in reverse_zones(prod)] + [pool_zone_file(prod)]
     own = [str(n) for n in prod.networks.own_networks()]
 
     def build():
@@ -88,6 +84,11 @@ def test_primary_and_secondary_name_servers(mocks, prod):
     assert "named-checkconf /etc/bind/isp-staging/named.conf" in script
     assert "named-checkzone -q pool.example.net /etc/bind/zones/isp-staging/db.pool.example.net" in script
     assert "named-checkconf -z /etc/bind/named.conf && rndc reload" in script
+    # Each zone file gets its SOA serial on the host, from the live file, before the checks read it.
+    for zone in files:
+        stamp = f"isp_zone_serial {zone.zone} /etc/bind/zones/db.{zone.zone} /etc/bind/zones/isp-staging/db.{zone.zone}"
+        assert stamp in script and script.index(stamp) < script.index("named-checkconf /etc/bind/isp-staging")
+    assert "isp_zone_serial" not in _install(mocks, "ns2-bind-install")  # a secondary transfers its zones
     zone_copies = [
         r
         for r in mocks.resources
@@ -211,7 +212,7 @@ def test_reverse_zone_on_cloudflare_has_one_ptr_per_host(mocks):
 
 
 def test_reverse_zone_on_bind_registers_no_cloud_resources(mocks, prod):
-    data = reverse_zones(prod, TODAY)[0]
+    data = reverse_zones(prod)[0]
 
     def build():
         ReverseZone(data.zone, ReverseZoneArgs(zone=data.zone, served_by="bind", zone_file=data.file))
@@ -241,3 +242,22 @@ def test_a_component_renders_before_it_registers_anything(mocks, prod):
     with pytest.raises(ValueError, match="ipv6_address"):
         _run(build)
     assert [r.type for r in mocks.resources if r.type != "pulumi:pulumi:Stack"] == []
+
+
+
+def test_no_protected_resource_of_the_prod_plan_carries_triggers(mocks, prod):
+    """pulumi-command replaces a resource whose `triggers` change and the engine refuses to replace a protected
+    one: in prod (isp:protect) the zone copies are protected, so a protected resource carries no triggers at
+    all (a new zone content is an update in place of its `source`/`stdin`)."""
+    from components.stack import plan_stack, register
+
+    _run(lambda: register(plan_stack(prod, lambda key: f"<secret {key}>", stack="prod",
+                                     stack_file="Pulumi.prod.yaml")))
+    protected = {r.name: r.inputs for r in mocks.resources if r.protect and r.type.startswith("command:")}
+    zone_copies = [name for name, inputs in protected.items()
+                   if inputs.get("remotePath", "").startswith("/etc/bind/zones/isp-staging/")]
+    assert len(zone_copies) >= 2, sorted(protected)
+    assert [name for name, inputs in protected.items() if "triggers" in inputs] == []
+    staging = [r for r in mocks.resources if r.name.endswith("-staging") and r.type.startswith("command:")]
+    assert staging and not any(r.protect for r in staging)
+    assert all(all("isp-staging" in t for t in r.inputs["triggers"]) for r in staging)  # directories only

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import runpy
-from datetime import date
 from typing import Any
 
 import pulumi
@@ -19,11 +18,12 @@ import yaml
 
 from components.config import ConfigError, parse_stack_config
 from components.render import quoting
+from components.render.bind import ZONE_SERIAL_PLACEHOLDER
 from components.stack import StackPlan, plan_stack
+from tests.components.clock import parse_rows, program_registrations, run_moved
 from tests.components.conftest import RecordingMocks, RecordingMonitor
 from tests.conftest import REPO
 
-TODAY = date(2026, 11, 24)
 STACK_TYPE = "pulumi:pulumi:Stack"
 SECRETS = {"sshPrivateKey": "SSH-KEY-MATERIAL", "webmailTlsKey": "TLS-KEY-MATERIAL",
            "acmeCloudflareToken": "CfToken0123456789abcdefghijklmnopqrstuv"}
@@ -82,7 +82,7 @@ def registered(mocks) -> list[tuple[str, str]]:
 
 def _plan(stack: str, values: dict | None = None) -> StackPlan:
     cfg = parse_stack_config(values or {k.removeprefix("isp:"): v for k, v in stack_document(stack).items()})
-    return plan_stack(cfg, TODAY, lambda key: f"<secret {key}>", stack=stack, stack_file=f"Pulumi.{stack}.yaml")
+    return plan_stack(cfg, lambda key: f"<secret {key}>", stack=stack, stack_file=f"Pulumi.{stack}.yaml")
 
 
 # ---------------------------------------------------------------------------------------
@@ -227,3 +227,20 @@ def test_plan_stack_raises_config_error_without_pulumi(monkeypatch):
         _plan("dev", values)
     assert 'isp:gateway.customerInterface = "eth2": is refused by this renderer' in str(raised.value)
 
+
+
+# ---------------------------------------------------------------------------------------
+# The same config, the same registrations: on any day, in any time zone, with any hash seed
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_program_registers_the_same_inputs_on_any_day(stack):
+    """A daily preview of an unchanged config shows no change: nothing the program registers depends on the
+    clock, the time zone or set order (each run is a fresh interpreter, __main__.py under Pulumi's mocks)."""
+    code = program_registrations(stack, SECRETS)
+    now = parse_rows(run_moved(code, days=0))
+    later = parse_rows(run_moved(code, days=400.3, tz="Pacific/Kiritimati", hash_seed=12345))
+    assert len(now) > 50 and now == later
+    zones = [inputs["source"]["asset"] for kind, name, _, _, inputs in now
+             if kind == "command:remote:CopyToRemote" and "-bind-db." in name]
+    assert zones and all(f"( {ZONE_SERIAL_PLACEHOLDER} 3600" in text for text in zones)

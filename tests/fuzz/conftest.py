@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from datetime import date
 
 import pytest
 from pydantic import BaseModel
@@ -72,8 +71,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 # ---------------------------------------------------------------------------------------
 # Every file a stack would deliver, rendered in memory from its config (no Pulumi registration).
 
-FUZZ_TODAY = date(2026, 1, 15)
-
 
 def render_stack_files(cfg, project_dir: str = ".", stack_file: str = "Pulumi.fuzz.yaml") -> dict[str, str]:
     """{component/host: path -> text} for every file of the stack, through the program's own pure
@@ -82,7 +79,7 @@ def render_stack_files(cfg, project_dir: str = ".", stack_file: str = "Pulumi.fu
     from components.delivery import ManagedFile
     from components.stack import plan_stack
 
-    plan = plan_stack(cfg, FUZZ_TODAY, lambda key: f"stand-in for isp:{key}", stack="fuzz",
+    plan = plan_stack(cfg, lambda key: f"stand-in for isp:{key}", stack="fuzz",
                       stack_file=stack_file, project_dir=project_dir)
     files: dict[str, str] = {}
 

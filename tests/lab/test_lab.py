@@ -20,7 +20,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "build" / "lab"
 PROBES = {"recursion", "authoritative", "fcrdns", "smtp-banner", "port25-egress", "nat-1to1", "submission-auth",
-          "size-limit", "daily-limit", "maildir", "spf", "dns-not-www", "backup-restore", "webmail-tls", "fault"}
+          "size-limit", "daily-limit", "maildir", "spf", "dns-not-www", "backup-restore", "webmail-tls", "fault",
+          "zone-serial"}
 TOOLS = ("ip", "nsenter", "nft", "named", "rndc", "postfix", "dovecot", "nginx", "policyd-rate-limit", "openssl",
          "pg_dump", "pg_restore", "psql", "setpriv", "systemd-analyze")
 

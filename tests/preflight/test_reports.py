@@ -127,3 +127,50 @@ def test_empty_report_gives_valid_empty_documents(tmp_path):
     document = sarif_document(empty, stack="dev")
     check_sarif_structure(document)
     assert document["runs"] == []
+
+
+def _changes():
+    """Steps of a preview against state (2 created, 1 updated, 1 replaced, 2 deleted, 3 same, and a default
+    provider's create the CLI does not count) and a guard that fired."""
+    from preflight.guard import GuardResult
+    from preflight.steps import Step
+
+    record = "cloudflare:index/dnsRecord:DnsRecord"
+    steps = [Step(op, f"urn:pulumi:prod::isp::{record}::r{i}", record, f"r{i}")
+             for i, op in enumerate(["create", "create", "update", "replace", "same", "same", "same"])]
+    steps.append(Step("create", "urn:pulumi:prod::isp::pulumi:providers:cloudflare::default_6_23_0",
+                      "pulumi:providers:cloudflare", "default_6_23_0"))
+    deleted = [Step("delete", f"urn:pulumi:prod::isp::{record}::gone{i}", record, f"gone{i}") for i in range(2)]
+    guard = GuardResult(deleted=2, replaced=1, existing=12, percent=25.0, threshold=20.0, minimum=10,
+                        first=("urn:a",), fired=True, overridden=False)
+    return steps, deleted, guard
+
+
+def test_sarif_runs_carry_the_change_counts_and_the_guard():
+    steps, deleted, guard = _changes()
+    document = sarif_document(report(), stack="prod", steps=steps, deletions=deleted, guard=guard)
+    check_sarif_structure(document)
+    for run in document["runs"]:
+        assert run["properties"]["changes"] == {"create": 2, "update": 1, "replace": 1, "delete": 2, "same": 3}
+        assert run["properties"]["massChange"]["status"] == "fired"
+        assert run["properties"]["stack"] == "prod"
+    assert "changes" not in sarif_document(report(), stack="prod")["runs"][0]["properties"]
+
+
+def test_junit_suites_carry_the_change_counts(tmp_path):
+    steps, deleted, guard = _changes()
+    path = tmp_path / "policy.xml"
+    write_junit(report(), path, stack="prod", registrations=REGISTRATIONS, steps={s.urn: s for s in steps},
+                deletions=deleted, guard=guard)
+    for suite in ET.parse(path).getroot().findall("testsuite"):
+        properties = {p.get("name"): p.get("value") for p in suite.find("properties")}
+        assert {k: properties[k] for k in ("create", "update", "replace", "delete", "same")} == {
+            "create": "2", "update": "1", "replace": "1", "delete": "2", "same": "3"}
+        assert (properties["massChange"], properties["massChangePercent"]) == ("fired", "25.0")
+
+
+def test_sarif_file_carries_them_too(tmp_path):
+    steps, deleted, guard = _changes()
+    write_sarif(report(), tmp_path / "policy.sarif", stack="prod", steps=steps + deleted, guard=guard)
+    run = json.loads((tmp_path / "policy.sarif").read_text())["runs"][0]
+    assert run["properties"]["changes"]["delete"] == 2

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import date
 
 import pytest
 
 from components.render.bind import (
+    ZONE_SERIAL_PLACEHOLDER,
     GeneratedRange,
     ZoneEntry,
     ZoneRecord,
@@ -19,6 +19,7 @@ from components.render.bind import (
     reverse_zone_of,
 )
 from components.render.quoting import RenderValueError
+from tests.components.clock import run_moved
 from tests.conftest import require_tool, run_tool
 
 OWN = ["10.20.0.0/24", "198.51.100.0/24", "203.0.113.0/25", "2001:db8:100::/48"]
@@ -135,7 +136,6 @@ def test_slash16_pool_is_one_zone_of_256_generate_lines(tmp_path):
         hostmaster="hostmaster@example.net",
         nameservers=["ns1.example.net", "ns2.example.net"],
         generated=ranges,
-        today=date(2026, 11, 24),
     )
     assert text.count("\n") < 300  # the file stays small: BIND expands it, not us
     dumped = _check_zone(tmp_path, zone, text)
@@ -155,7 +155,6 @@ def test_host_ptrs_and_partial_pool_in_a_slash24(tmp_path):
         nameservers=["ns1.example.net"],
         records=[ZoneRecord("25", "PTR", "mail.example.net")],
         generated=pool_ptr_ranges(pool, zone, lambda a, b, c, d: f"biz-{d}.pool.example.net"),
-        today=date(2026, 11, 24),
     )
     dumped = _check_zone(tmp_path, zone, text)
     assert re.search(r"^25\.113\.0\.203\.in-addr\.arpa\.\s+\d+\s+IN\s+PTR\s+mail\.example\.net\.$", dumped, re.M)
@@ -163,20 +162,32 @@ def test_host_ptrs_and_partial_pool_in_a_slash24(tmp_path):
     assert sorted(int(g) for g in generated) == list(range(128, 192))
 
 
-def test_serial_is_stable_for_same_content_and_grows_by_day():
-    def render(day, target="mail.example.net"):
-        text = render_zone_file(
-            origin="113.0.203.in-addr.arpa",
-            primary_ns="ns1.example.net",
-            hostmaster="hostmaster@example.net",
-            nameservers=["ns1.example.net"],
-            records=[ZoneRecord("25", "PTR", target)],
-            today=day,
-        )
-        return int(re.search(r"SOA\s+\S+\s+\S+\s+\(\s*(\d+)", text).group(1))
+def test_the_soa_carries_the_placeholder_serial(tmp_path):
+    """The program renders no date: the serial is ZONE_SERIAL_PLACEHOLDER, set on the host at delivery
+    (components/zone_serial.py); BIND loads the file as it is rendered."""
+    text = render_zone_file(origin="113.0.203.in-addr.arpa", primary_ns="ns1.example.net",
+                            hostmaster="hostmaster@example.net", nameservers=["ns1.example.net"],
+                            records=[ZoneRecord("25", "PTR", "mail.example.net")])
+    soa = [line for line in text.splitlines() if "\tSOA\t" in line]
+    assert soa == [f"@\tIN\tSOA\tns1.example.net. hostmaster.example.net. ( {ZONE_SERIAL_PLACEHOLDER} 3600 900 1209600 "
+                   "3600 )"]
+    assert ZONE_SERIAL_PLACEHOLDER == "0" * 10  # ten digits: the delivery overwrites them in place
+    dumped = _check_zone(tmp_path, "113.0.203.in-addr.arpa", text)
+    assert re.search(r"\sSOA\s.* 0 3600 900 1209600 3600$", dumped, re.M), dumped
 
-    assert render(date(2026, 11, 24)) == render(date(2026, 11, 24))
-    assert render(date(2026, 11, 25), "mx.example.net") > render(date(2026, 11, 24))
+
+_RENDER = """
+from components.render.bind import ZoneRecord, render_zone_file
+print(render_zone_file(origin="example.net", primary_ns="ns1.example.org", hostmaster="hostmaster@example.net",
+                       nameservers=["ns1.example.org"], records=[ZoneRecord("www", "A", "192.0.2.1")]), end="")
+"""
+
+
+def test_the_rendered_zone_does_not_depend_on_the_day():
+    """Rendered now and with the clock a year and a half later, in another time zone: the same bytes."""
+    now = run_moved(_RENDER, days=0)
+    assert now == run_moved(_RENDER, days=550.4, tz="Asia/Kathmandu", hash_seed=3)
+    assert f"( {ZONE_SERIAL_PLACEHOLDER} 3600" in now
 
 
 @pytest.mark.parametrize(
@@ -281,7 +292,7 @@ def test_rate_limit_bound_is_binds_own(tmp_path):
 
 def _zone(*records):
     return render_zone_file(origin="example.net", primary_ns="ns1.example.org", hostmaster="hostmaster@example.net",
-                            nameservers=["ns1.example.org"], records=list(records), today=date(2026, 11, 24))
+                            nameservers=["ns1.example.org"], records=list(records))
 
 
 @pytest.mark.parametrize(
@@ -324,7 +335,7 @@ def test_txt_parentheses_are_refused(text):
 def test_generate_ranges_are_refused_naming_the_range(generated):
     with pytest.raises(RenderValueError, match=r"generated\[0\]"):
         render_zone_file(origin="example.net", primary_ns="ns1.example.org", hostmaster="hostmaster@example.net",
-                         nameservers=["ns1.example.org"], generated=[generated], today=date(2026, 11, 24))
+                         nameservers=["ns1.example.org"], generated=[generated])
 
 
 def test_accepted_mx_and_addresses_still_load(tmp_path):
@@ -352,13 +363,13 @@ def test_accepted_mx_and_addresses_still_load(tmp_path):
 def test_generate_templates_must_generate_what_bind_loads(generated, parameter):
     with pytest.raises(RenderValueError, match=parameter):
         render_zone_file(origin="example.net", primary_ns="ns1.example.org", hostmaster="hostmaster@example.net",
-                         nameservers=["ns1.example.org"], generated=[generated], today=date(2026, 11, 24))
+                         nameservers=["ns1.example.org"], generated=[generated])
 
 
 def test_generate_templates_at_the_limits_still_load(tmp_path):
     text = render_zone_file(
         origin="example.net", primary_ns="ns1.example.org", hostmaster="hostmaster@example.net",
-        nameservers=["ns1.example.org"], today=date(2026, 11, 24),
+        nameservers=["ns1.example.org"],
         generated=[GeneratedRange(0, 255, "a" * 60 + "$", "A", "192.0.2.$"),
                    GeneratedRange(0, 99, "p$", "PTR", "x" * 61 + "$.example.net.")],
     )

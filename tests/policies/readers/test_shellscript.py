@@ -143,6 +143,22 @@ def test_copies_name_their_source(text, path, source, how):
     assert (w.path, w.copied_from, w.how, w.text, w.problem) == (path, source, how, None, None)
 
 
+@pytest.mark.parametrize(("text", "source"), [
+    # A scratch copy renamed into place (the atomic-replace idiom): the real file holds the first source's bytes.
+    ("cp /srv/stage/named.conf /srv/stage/named.conf.swap\nmv -f -T /srv/stage/named.conf.swap /etc/bind/named.conf",
+     "/srv/stage/named.conf"),
+    ("install -m 600 /tmp/a /tmp/b\ncp /tmp/b /tmp/c\nmv /tmp/c /etc/bind/named.conf", "/tmp/a"),
+    # A symlink reads its target path, whatever was copied there: it names the path, not the path's source.
+    ("cp /tmp/www /etc/nginx/sites-available/www\nln -s /etc/nginx/sites-available/www /etc/bind/named.conf",
+     "/etc/nginx/sites-available/www"),
+    # A file written again after the copy is no longer a copy of the first source.
+    ("cp /tmp/a /tmp/b\necho 'options { };' > /tmp/b\ncp /tmp/b /etc/bind/named.conf", "/tmp/b"),
+])
+def test_a_copy_of_a_copy_names_the_first_source(text, source):
+    final = [w for w in read_script(text).writes if w.path == "/etc/bind/named.conf"]
+    assert [w.copied_from for w in final] == [source]
+
+
 @pytest.mark.parametrize(("text", "path"), [
     ("cp /tmp/named.conf.options /etc/bind", "/etc/bind/named.conf.options"),
     ("mv Caddyfile.new /etc/caddy", "/etc/caddy/Caddyfile.new"),

@@ -44,9 +44,10 @@ from typing import Any
 
 import grpc
 import yaml
-from google.protobuf import empty_pb2, json_format, struct_pb2
+from google.protobuf import empty_pb2, json_format
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+from .marshal import analyze_request, outputs_after_remediation, root_stack_urn, stack_resource
 from .model import SECRET_SIG, SIG_KEY, Registration
 from .stackconfig import MAX_ENVIRONMENT_VARIABLE_BYTES, scrub
 
@@ -62,7 +63,6 @@ _GRPC_OPTIONS = [
     ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
 ]
-ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 SECRET_PLACEHOLDER = "[secret]"
 _SHORTEST_REDACTED_SECRET = 6  # shorter values would mangle ordinary text
 _CREDENTIAL_NAME = re.compile(r"pass|secret|token|key|credential|private|auth", re.IGNORECASE)
@@ -860,114 +860,6 @@ class _PackSession:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Requests
-
-
-def _without_internal_keys(value: Any) -> Any:
-    """The engine's SkipInternalKeys: property keys beginning with "__" are not sent."""
-    if isinstance(value, dict):
-        return {key: _without_internal_keys(item) for key, item in value.items() if not key.startswith("__")}
-    if isinstance(value, list):
-        return [_without_internal_keys(item) for item in value]
-    return value
-
-
-def _struct(properties: dict[str, Any], *, skip_internal_keys: bool = True) -> struct_pb2.Struct:
-    result = struct_pb2.Struct()
-    result.update(_without_internal_keys(properties) if skip_internal_keys else properties)
-    return result
-
-
-def _provider_urn(reference: str | None) -> str:
-    # A provider reference is "<urn>::<id>"; URNs contain "::" themselves.
-    return reference.rsplit("::", 1)[0] if reference and "::" in reference else ""
-
-
-def _provider_resource(registration: Registration, by_urn: dict[str, Registration],
-                       providers: dict[str, Any] | None = None):
-    """The provider as the engine describes it; `providers` caches one message per provider URN."""
-    urn = _provider_urn(registration.provider)
-    if providers is not None and urn in providers:
-        return providers[urn]
-    provider = by_urn.get(urn)
-    message = None if provider is None else analyzer_pb2.AnalyzerProviderResource(
-        type=provider.type, name=provider.name, urn=provider.urn, properties=_struct(provider.inputs)
-    )
-    if providers is not None and provider is not None:
-        providers[urn] = message
-    return message
-
-
-def _resource_options(registration: Registration) -> analyzer_pb2.AnalyzerResourceOptions:
-    # Registration may later record more options; read them when present.
-    return analyzer_pb2.AnalyzerResourceOptions(
-        protect=registration.protect,
-        ignoreChanges=list(getattr(registration, "ignore_changes", None) or []),
-        additionalSecretOutputs=list(getattr(registration, "additional_secret_outputs", None) or []),
-        aliases=list(getattr(registration, "aliases", None) or []),
-        customTimeouts=analyzer_pb2.AnalyzerResourceOptions.CustomTimeouts(),  # the engine always sends one
-        parent=registration.parent or "",
-    )
-
-
-def analyze_request(
-    registration: Registration, inputs: dict[str, Any], by_urn: dict[str, Registration], *, for_remediate: bool = False,
-    providers: dict[str, Any] | None = None,
-) -> analyzer_pb2.AnalyzeRequest:
-    """The request the engine sends to Analyze (and, keeping internal keys, to Remediate)."""
-    request = analyzer_pb2.AnalyzeRequest(
-        type=registration.type,
-        urn=registration.urn,
-        name=registration.name,
-        properties=_struct(inputs, skip_internal_keys=not for_remediate),
-        options=_resource_options(registration),
-    )
-    provider = _provider_resource(registration, by_urn, providers)
-    if provider is not None:
-        request.provider.CopyFrom(provider)
-    return request
-
-
-def stack_resource(
-    registration: Registration, outputs: dict[str, Any], by_urn: dict[str, Registration],
-    providers: dict[str, Any] | None = None, *, into: analyzer_pb2.AnalyzerResource | None = None,
-) -> analyzer_pb2.AnalyzerResource:
-    """One resource of the AnalyzeStack request: its outputs, parent and dependencies (built in `into`,
-    e.g. `request.resources.add()`, to spare a copy of a large request)."""
-    resource = analyzer_pb2.AnalyzerResource() if into is None else into
-    resource.type = registration.type
-    resource.urn = registration.urn
-    resource.name = registration.name
-    resource.properties.CopyFrom(_struct(outputs))
-    resource.options.CopyFrom(_resource_options(registration))
-    resource.parent = registration.parent or ""
-    resource.dependencies.extend(registration.dependencies)
-    for key, urns in registration.property_dependencies.items():
-        if urns:  # the engine skips properties without dependencies
-            resource.propertyDependencies[key].urns.extend(urns)
-    provider = _provider_resource(registration, by_urn, providers)
-    if provider is not None:
-        resource.provider.CopyFrom(provider)
-    return resource
-
-
-def _outputs_after_remediation(registration: Registration, remediated_inputs: dict[str, Any] | None) -> dict:
-    # At preview a custom resource's outputs are its inputs plus what the provider computes; a
-    # remediation changed the inputs the provider previews from.
-    if remediated_inputs is None or not registration.custom:
-        return registration.outputs
-    computed = {key: value for key, value in registration.outputs.items() if key not in registration.inputs}
-    return {**computed, **remediated_inputs}
-
-
-def root_stack_urn(registrations: Iterable[Registration], *, project: str, stack: str) -> str:
-    for registration in registrations:
-        if registration.type == ROOT_STACK_TYPE:
-            return registration.urn
-    return f"urn:pulumi:{stack}::{project}::{ROOT_STACK_TYPE}::{project}-{stack}"
-
-
-# ---------------------------------------------------------------------------------------------------
 # The run
 
 
@@ -1284,7 +1176,7 @@ class PolicyRun:
         request = analyzer_pb2.AnalyzeStackRequest()
         providers: dict[str, Any] = {}
         for registration in registrations:
-            stack_resource(registration, _outputs_after_remediation(registration, remediated.get(registration.urn)),
+            stack_resource(registration, outputs_after_remediation(registration, remediated.get(registration.urn)),
                            by_urn, providers, into=request.resources.add())
         return request
 

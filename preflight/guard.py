@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from preflight.model import ASSET_SIG, SECRET_SIG, SIG_KEY
+from preflight.model import ASSET_SIG, SIG_KEY, is_secret
 
 if TYPE_CHECKING:
     from preflight.state import Checkpoint, PriorResource
@@ -175,7 +175,7 @@ def is_guarded(resource: PriorResource) -> bool:
         return is_zone_text(inputs.get("stdin"))
     if resource.type == COPY_TO_REMOTE_TYPE:
         source = inputs.get("source")
-        if isinstance(source, Mapping) and source.get(SIG_KEY) == SECRET_SIG:
+        if is_secret(source):
             return False
         return is_zone_text(_asset_text(source))
     return False

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from preflight.model import ARCHIVE_SIG, ASSET_SIG, SECRET_SIG, SIG_KEY, UNKNOWN, Registration
+from preflight.model import ARCHIVE_SIG, ASSET_SIG, SIG_KEY, UNKNOWN, Registration, is_secret
 
 COPY_TO_REMOTE_TYPE = "command:remote:CopyToRemote"
 # A host name or address: it becomes one directory name, so no separators, no `..`.
@@ -46,10 +46,6 @@ class HostFiles:
     hosts_dir: Path
     written: list[HostFile] = field(default_factory=list)
     notes: list[HostFileNote] = field(default_factory=list)
-
-
-def is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
 
 
 def unwrap_secret(value: Any) -> Any:

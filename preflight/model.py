@@ -12,6 +12,20 @@ SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
 ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
 RESOURCE_REF_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+OUTPUT_VALUE_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
+# The engine's own type names: the root Stack, and the prefix of every provider resource's type.
+STACK_TYPE = "pulumi:pulumi:Stack"
+PROVIDER_TYPE_PREFIX = "pulumi:providers:"
+
+
+def is_secret(value: Any) -> bool:
+    """Whether a wire-form value is a secret (`{SIG_KEY: SECRET_SIG, "value": ...}`, or its ciphertext form)."""
+    return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
+
+
+def secret(value: Any) -> dict[str, Any]:
+    """A value wrapped as a secret, in wire form."""
+    return {SIG_KEY: SECRET_SIG, "value": value}
 
 
 @dataclass

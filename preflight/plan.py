@@ -19,14 +19,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from preflight.model import ARCHIVE_SIG, ASSET_SIG, RESOURCE_REF_SIG, SECRET_SIG, SIG_KEY, UNKNOWN, Registration
+from preflight.model import (
+    ARCHIVE_SIG,
+    ASSET_SIG,
+    OUTPUT_VALUE_SIG,
+    RESOURCE_REF_SIG,
+    SECRET_SIG,
+    SIG_KEY,
+    STACK_TYPE,
+    UNKNOWN,
+    Registration,
+)
 from preflight.propertypath import parse_property_path
 from preflight.steps import Step, not_compared, op_counts, urn_name
 
-OUTPUT_VALUE_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
 UNKNOWN_TEXT = "[unknown]"
 SECRET_TEXT = "[secret]"
-STACK_TYPE = "pulumi:pulumi:Stack"
 # More leaf siblings of one type than this under one parent are summarised in the tree.
 SUMMARY_THRESHOLD = 20
 SUMMARY_SHOWN = 5

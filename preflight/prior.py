@@ -28,29 +28,28 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from preflight.model import SECRET_SIG, SIG_KEY, UNKNOWN, Registration
+from preflight import steps
+from preflight.model import PROVIDER_TYPE_PREFIX, UNKNOWN, Registration, is_secret
+from preflight.propertypath import parse_property_path
 from preflight.state import Checkpoint, checkpoint_document, derived_id, from_checkpoint, write_checkpoint
-
-PROVIDER_TYPE_PREFIX = "pulumi:providers:"
 
 _KEPT = ("same", "update")
 
 
-def _top_level(path: str) -> str:
-    """`ignoreChanges` path -> its top-level property (`tags["a"]` -> `tags`, `a.b` -> `a`)."""
-    for index, character in enumerate(path):
-        if character in ".[":
-            return path[:index]
-    return path
+def _top_level(path: str) -> str | int:
+    """`ignoreChanges` path -> its top-level property (`tags["a"]` -> `tags`, `a.b` -> `a`); a malformed path
+    is kept whole (the step generator reports it)."""
+    try:
+        elements = parse_property_path(path)
+    except ValueError:
+        return path
+    return elements[0] if elements else path
 
 
 class PriorAnswers:
     """Ids, outputs and steps for a run against `checkpoint` (None: an empty stack), at preview or as an update."""
 
     def __init__(self, checkpoint: Checkpoint | None, *, dry_run: bool = True):
-        from preflight import steps
-
-        self._steps_module = steps
         self.checkpoint = checkpoint
         self.dry_run = dry_run
         self.steps: dict[str, Any] = {}
@@ -61,7 +60,7 @@ class PriorAnswers:
 
         A provider registers before the resources that use it, so their steps know whether it is replaced."""
         prior = self.checkpoint.get(registration.urn) if self.checkpoint is not None else None
-        step = self._steps_module.diff_step(registration, prior, registration.replace_on_changes,
+        step = steps.diff_step(registration, prior, registration.replace_on_changes,
                                             registration.ignore_changes, replaced_providers=self.replaced_providers)
         self.steps[registration.urn] = step
         if step.op == "replace" and registration.type.startswith(PROVIDER_TYPE_PREFIX):
@@ -98,7 +97,7 @@ class PriorAnswers:
             return ordered
         # Resources marked `delete: true` are the engine's own business (delete-replaced, not a step shown):
         # the checkpoint's warnings say they go, and the checkpoint written no longer holds them.
-        return ordered + list(self._steps_module.deletions(self.checkpoint, {r.urn for r in registrations}))
+        return ordered + list(steps.deletions(self.checkpoint, {r.urn for r in registrations}))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -116,8 +115,7 @@ def _kept_secret_outputs(registration: Registration, step: Any) -> dict[str, Any
     outputs = dict(registration.outputs)
     for key, old in step.old.outputs.items():
         value = outputs.get(key)
-        if (isinstance(old, dict) and old.get(SIG_KEY) == SECRET_SIG and isinstance(value, dict)
-                and value.get(SIG_KEY) == SECRET_SIG and value.get("value") == UNKNOWN):
+        if is_secret(old) and is_secret(value) and value.get("value") == UNKNOWN:
             outputs[key] = old
     return outputs
 
@@ -172,7 +170,6 @@ def simulate_up(*, project_dir: Path, stack: str, state: Path | None, out: Path,
 
 def _up(args: argparse.Namespace) -> int:
     """The child: run the program as an update against the checkpoint and write what it leaves."""
-    from preflight import steps
     from preflight.runner import ProgramError, run_program
     from preflight.stackconfig import StackConfigError, load_stack_config, scrub
     from preflight.state import StateError, read_checkpoint

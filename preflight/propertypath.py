@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from preflight.model import SECRET_SIG, SIG_KEY
+from preflight.model import SIG_KEY, is_secret
 
 # ---------------------------------------------------------------------------------------------------
 # Property paths (sdk/go/common/resource/properties_path.go)
@@ -107,7 +107,7 @@ def path_contains(outer: Sequence[str | int], inner: Sequence[str | int]) -> boo
 def open_secret(value: Any) -> tuple[Any, bool]:
     """A wire-form secret's value, unwrapped; (value, False) for anything else or an opaque ciphertext."""
     opened = False
-    while isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG:
+    while is_secret(value):
         if "value" in value:
             value = value["value"]
         elif isinstance(value.get("plaintext"), str):
@@ -129,7 +129,7 @@ def _reset(path: tuple[str | int, ...], old: Any, new: Any) -> tuple[bool, Any]:
     """(path valid, new with the value at `path` taken from old). Like the engine, a path that turns out
     invalid half-way keeps what it already reset."""
     old, _ = open_secret(old)
-    wrapped = isinstance(new, dict) and new.get(SIG_KEY) == SECRET_SIG and "value" in new
+    wrapped = is_secret(new) and "value" in new
     inner = new["value"] if wrapped else new
     ok, inner = _reset_inner(path, old, inner)
     return ok, ({**new, "value": inner} if wrapped else inner)

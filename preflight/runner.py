@@ -42,11 +42,9 @@ from typing import Any
 from google.protobuf import empty_pb2, struct_pb2
 from google.protobuf.json_format import MessageToDict, ParseDict
 
-from preflight.model import SECRET_SIG, SIG_KEY, UNKNOWN, Registration
+from preflight.model import PROVIDER_TYPE_PREFIX, SECRET_SIG, SIG_KEY, STACK_TYPE, UNKNOWN, Registration
 from preflight.stackconfig import StackConfig, scrub
 
-STACK_TYPE = "pulumi:pulumi:Stack"
-PROVIDER_TYPE_PREFIX = "pulumi:providers:"
 # Packages whose resources the engine serves itself (StackReference, getResource...): no default provider.
 _BUILTIN_PACKAGES = {"pulumi"}
 # Dynamic providers receive the whole config, namespaces kept (pkg/resource/deploy/target.go).

@@ -30,7 +30,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from preflight.model import ARCHIVE_SIG, ASSET_SIG, RESOURCE_REF_SIG, SECRET_SIG, SIG_KEY, UNKNOWN, Registration
+from preflight.model import (
+    ARCHIVE_SIG,
+    ASSET_SIG,
+    OUTPUT_VALUE_SIG,
+    PROVIDER_TYPE_PREFIX,
+    RESOURCE_REF_SIG,
+    SECRET_SIG,
+    SIG_KEY,
+    UNKNOWN,
+    Registration,
+    is_secret,
+)
 from preflight.propertypath import (
     apply_ignore_changes,
     format_property_path,
@@ -44,8 +55,6 @@ if TYPE_CHECKING:
     from preflight.state import Checkpoint, PriorResource
 
 OPS = ("create", "update", "replace", "delete", "same")
-OUTPUT_VALUE_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
-PROVIDER_TYPE_PREFIX = "pulumi:providers:"
 # What a checkpoint preflight writes holds in place of a secret's ciphertext.
 PREFLIGHT_CIPHERTEXT_PREFIX = "preflight-sha256:"
 # The stand-in for a `secure:` config value (preflight/stackconfig.py placeholder_for).
@@ -201,9 +210,9 @@ class _Diff:
         if old == new and _exactly_equal(old, new):
             return
         new = _unwrap_new(new)
-        if isinstance(old, dict) and old.get(SIG_KEY) == SECRET_SIG:
+        if is_secret(old):
             old, _ = open_secret(old)
-            if isinstance(old, dict) and old.get(SIG_KEY) == SECRET_SIG:
+            if is_secret(old):
                 self.opaque(old, new, path)
                 return
         if isinstance(new, str) and new == UNKNOWN:

@@ -24,9 +24,8 @@ from steps_helpers import (
     text_asset,
 )
 
-from preflight.model import SIG_KEY, UNKNOWN
+from preflight.model import OUTPUT_VALUE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN
 from preflight.steps import (
-    OUTPUT_VALUE_SIG,
     deletions,
     diff_step,
     is_default_provider,
@@ -265,7 +264,7 @@ def test_a_plaintext_secret_is_compared_by_value_and_secretness_is_not_a_change(
 
 def test_preflight_s_own_ciphertext_is_compared_exactly():
     new = registration(COPY, "c", {"token": secret({"a": 1.0, "b": [True]})})
-    sealed = {SIG_KEY: "1b47061264138c4ac30d75fd1eb44270", "ciphertext": secret_ciphertext({"b": [True], "a": 1})}
+    sealed = {SIG_KEY: SECRET_SIG, "ciphertext": secret_ciphertext({"b": [True], "a": 1})}
     step = diff_step(new, prior(new, {"token": sealed}))
     assert (step.op, step.not_compared) == ("same", 0)
     resealed = {**sealed, "ciphertext": secret_ciphertext({"a": 2, "b": [True]})}

@@ -6,10 +6,8 @@ anything registered: a value that some renderer refuses stops the program before
 registration, so a failing config registers nothing.
 """
 
-import pulumi
-
 from components.config import load_stack_config
-from components.registrations import all_registered
+from components.registrations import end_with_one_wait
 from components.stack import plan_program, register
 
 cfg = load_stack_config()  # validated before anything is registered
@@ -18,5 +16,6 @@ cfg = load_stack_config()  # validated before anything is registered
 plan = plan_program(cfg)
 parts = register(plan)
 
-# One wait for every registration before the SDK's own, which rescans every output per completion.
-pulumi.run(lambda: all_registered(parts))
+# One wait for every registration before the SDK's own, which rescans every output per completion
+# (under Pulumi's unit-test mocks, which take no entrypoint, the test's own wait does it).
+end_with_one_wait(parts)

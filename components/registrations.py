@@ -10,6 +10,11 @@ registrations complete, so the SDK's wait finds next to nothing left.
 It changes no registration and no order: the program ends when its registrations are done either
 way (at `up`, when the provider has created them), and a failed registration is still reported by
 the SDK, as before.
+
+Under Pulumi's unit-test pattern (`pulumi.runtime.set_mocks`, then the program inside
+`@pulumi.runtime.test`) there is no entrypoint to give: set_mocks creates the Stack and registers its
+outputs at once, so `pulumi.run` raises RunError ("may only be called once"). `end_with_one_wait`
+then leaves the outputs to the test's own wait, which resolves them all as it would without this one.
 """
 
 import asyncio
@@ -34,3 +39,14 @@ async def all_registered(components: list[pulumi.Resource]) -> None:
     resources = _resources_under(components)
     # Exceptions are the SDK's to report, with the resource that raised them.
     await asyncio.gather(*(resource.urn.future() for resource in resources), return_exceptions=True)
+
+
+def end_with_one_wait(components: list[pulumi.Resource]) -> None:
+    """The program's last line: all_registered as its `pulumi.run` entrypoint, where the Stack takes one."""
+    try:
+        pulumi.run(lambda: all_registered(components))
+    except pulumi.RunError:
+        # Only set_mocks' Stack, closed before the program ran, refuses (pulumi/runtime/stack.py,
+        # Stack._register_async_program); without any Stack nothing could have been registered.
+        if pulumi.runtime.get_root_resource() is None:
+            raise

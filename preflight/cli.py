@@ -4,7 +4,15 @@ Exit codes: 0 clean (or advisory violations only), 1 a verdict: a mandatory poli
 --state) the mass-change guard refusing a plan that deletes or replaces too many DNS records and zone
 files; 2 an error: a program, config, checkpoint or policy pack error, a protected resource the plan
 would delete or replace (the engine fails such a preview), and any failure of preflight itself (1 never
-means anything but a verdict).
+means anything but a verdict). This differs from the CLI on purpose: `pulumi preview` exits 1 for a
+mandatory violation and equally for a failed program or a crashed pack (pulumi/pulumi
+pkg/cmd/pulumi/cmd/exit_codes.go, ExitCodeFor falls back to ExitCodeError = 1; ExitPolicyViolation = 5
+is defined but not wired), so a CI job cannot tell "the policies refuse this change" from "the preview
+never ran" without reading the log. With 2 for errors it can: retry or page on 2, ask for a fix on 1.
+
+Policy results are printed twice on stdout: first the CLI's own `Policies:` block (reports.policies_block,
+as pkg/backend/display/progress.go prints it: `pack@vX`, `- [mandatory]  policy  (type: name)` and the
+message), so a log reads the same with or without the CLI, then preflight's summary grouped by policy.
 
 With `--state FILE` (what `pulumi stack export` writes) the preview is one against the deployed stack:
 each resource is created, updated, replaced, deleted or the same (preflight/prior.py). `--state-out FILE`
@@ -292,14 +300,19 @@ def _preview(args: argparse.Namespace, argv: list[str], project_dir: Path, resul
     policy_run = _start_policy_packs(stack_config, pack_dirs, pack_config) if pack_dirs else None
     try:
         return _preview_stack(stack_config, policy_run, invoke_results=invoke_results, results=results,
-                              against=against)
+                              against=against, pack_paths=_pack_paths_as_given(args.policy_packs))
     finally:
         if policy_run is not None:
             policy_run.close()
 
 
+def _pack_paths_as_given(paths: list[str]) -> dict[str, str]:
+    """Each pack's directory -> the path as the user gave it, which the CLI's `(local: ...)` shows."""
+    return {str(Path(path).resolve()): path for path in paths}
+
+
 def _preview_stack(stack_config: Any, policy_run: Any, *, invoke_results: dict[str, dict[str, Any]],
-                   results: _Results, against: _Against) -> int:
+                   results: _Results, against: _Against, pack_paths: dict[str, str] | None = None) -> int:
     placeholders = stack_config.secret_placeholders
     document_base = {"project": stack_config.project, "stack": stack_config.stack, "placeholders": placeholders}
     answers = None
@@ -369,8 +382,10 @@ def _preview_stack(stack_config: Any, policy_run: Any, *, invoke_results: dict[s
 
     results.publish_host_files(staged_hosts)
     if report is not None:
-        sys.stdout.write(render_violations(report, placeholders))
         from preflight import reports
+
+        sys.stdout.write("\n" + reports.policies_block(report, local_paths=pack_paths, placeholders=placeholders))
+        sys.stdout.write(render_violations(report, placeholders))
 
         changes = {"steps": run.steps, "guard": mass_change} if run.steps is not None else {}
         if results.sarif is not None:
@@ -429,9 +444,9 @@ def _run(stack_config: Any, placeholders: list[str], json_path: Path | None,
 
 def _start_policy_packs(stack_config: Any, pack_dirs: list[Path], pack_config: Path | None) -> Any:
     """The packs, starting in the background (their errors surface when the run finishes)."""
-    from preflight import analyzer
+    from preflight.policyrun import PolicyRun
 
-    return analyzer.PolicyRun(
+    return PolicyRun(
         project=stack_config.project,
         stack=stack_config.stack,
         organization="organization",
@@ -439,16 +454,19 @@ def _start_policy_packs(stack_config: Any, pack_dirs: list[Path], pack_config: P
         secret_keys=stack_config.secret_keys,
         pack_dirs=pack_dirs,
         pack_config_file=pack_config,
+        project_dir=stack_config.project_dir,
     )
 
 
 def _finish_policy_packs(policy_run: Any, run: Any) -> tuple[Any, str]:
     """(report, "") or (None, what went wrong with a pack)."""
-    from preflight import analyzer
+    from preflight.verdicts import PackError, PolicyConfigError
 
     try:
         report = policy_run.finish(run.registrations)
-    except analyzer.PackError as problem:
+    except PolicyConfigError as problem:  # already one `validating policy config: ...` line per error, as the CLI
+        return None, str(problem)
+    except PackError as problem:
         return None, f"policy pack error: {problem}"
     return report, ""
 

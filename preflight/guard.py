@@ -23,7 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from preflight.model import ASSET_SIG, SIG_KEY, is_secret
+from preflight.model import ASSET_SIG, SECRET_TEXT, SIG_KEY, is_secret
+from preflight.stackconfig import PLACEHOLDER_PREFIX
 
 if TYPE_CHECKING:
     from preflight.state import Checkpoint, PriorResource
@@ -122,7 +123,7 @@ def _setting(config: Mapping[str, Any], key: str) -> Any:
 
 def _shown(value: Any) -> str:
     text = str(value)
-    return "[secret]" if "preflight-secret-" in text else repr(value)
+    return SECRET_TEXT if PLACEHOLDER_PREFIX in text else repr(value)
 
 
 def thresholds(config: Mapping[str, Any]) -> tuple[float, int]:

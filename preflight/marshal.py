@@ -2,6 +2,9 @@
 
 pulumi/pulumi pkg/resource/plugin/analyzer_plugin.go (marshalResourceOptions, Analyze, AnalyzeStack) and
 pkg/resource/deploy/step_generator.go: the requests preflight sends a pack, one resource at a time.
+Resource references in properties are sent as the referenced id or URN (pkg/resource/plugin/rpc.go, no
+KeepResources); resource options as the step generator keeps them (aliases: the state's, empty unless an
+old resource was found through one).
 """
 
 from __future__ import annotations
@@ -12,21 +15,34 @@ from typing import Any
 from google.protobuf import struct_pb2
 from pulumi.runtime.proto import analyzer_pb2
 
-from .model import STACK_TYPE, Registration
+from .model import RESOURCE_REF_SIG, SIG_KEY, STACK_TYPE, UNKNOWN, Registration
 
 
-def _without_internal_keys(value: Any) -> Any:
-    """The engine's SkipInternalKeys: property keys beginning with "__" are not sent."""
+def _resource_reference(reference: dict[str, Any]) -> Any:
+    """rpc.go, a ResourceReference marshalled without KeepResources: a custom resource's id (unknown while
+    it is, KeepUnknowns) or, for a component (no id), its URN."""
+    if "id" not in reference:
+        return reference.get("urn", "")
+    resource_id = reference["id"]
+    return resource_id if isinstance(resource_id, str) and resource_id not in ("", UNKNOWN) else UNKNOWN
+
+
+def _marshalled(value: Any, skip_internal_keys: bool) -> Any:
+    """Properties as Analyze, AnalyzeStack and Remediate send them (MarshalOptions: KeepUnknowns, KeepSecrets,
+    no KeepResources; SkipInternalKeys: property keys beginning with "__" are not sent)."""
     if isinstance(value, dict):
-        return {key: _without_internal_keys(item) for key, item in value.items() if not key.startswith("__")}
+        if value.get(SIG_KEY) == RESOURCE_REF_SIG:
+            return _resource_reference(value)
+        return {key: _marshalled(item, skip_internal_keys) for key, item in value.items()
+                if not (skip_internal_keys and key.startswith("__"))}
     if isinstance(value, list):
-        return [_without_internal_keys(item) for item in value]
+        return [_marshalled(item, skip_internal_keys) for item in value]
     return value
 
 
 def _struct(properties: dict[str, Any], *, skip_internal_keys: bool = True) -> struct_pb2.Struct:
     result = struct_pb2.Struct()
-    result.update(_without_internal_keys(properties) if skip_internal_keys else properties)
+    result.update(_marshalled(properties, skip_internal_keys))
     return result
 
 
@@ -51,13 +67,19 @@ def _provider_resource(registration: Registration, by_urn: dict[str, Registratio
 
 
 def _resource_options(registration: Registration) -> analyzer_pb2.AnalyzerResourceOptions:
-    # Registration may later record more options; read them when present.
+    """analyzer_plugin.go, marshalResourceOptions, over the options step_generator.go gives it."""
+    timeouts = registration.custom_timeouts
     return analyzer_pb2.AnalyzerResourceOptions(
         protect=registration.protect,
-        ignoreChanges=list(getattr(registration, "ignore_changes", None) or []),
-        additionalSecretOutputs=list(getattr(registration, "additional_secret_outputs", None) or []),
-        aliases=list(getattr(registration, "aliases", None) or []),
-        customTimeouts=analyzer_pb2.AnalyzerResourceOptions.CustomTimeouts(),  # the engine always sends one
+        ignoreChanges=list(registration.ignore_changes),
+        deleteBeforeReplace=registration.delete_before_replace,
+        deleteBeforeReplaceDefined=registration.delete_before_replace_defined,
+        additionalSecretOutputs=list(registration.additional_secret_outputs),
+        # The state's aliases: the one alias an old resource was found under, not every alias asked for.
+        aliases=[registration.aliased_from] if registration.aliased_from else [],
+        # The engine always sends one, zeros for what is not set.
+        customTimeouts=analyzer_pb2.AnalyzerResourceOptions.CustomTimeouts(
+            create=timeouts.create, update=timeouts.update, delete=timeouts.delete, read=timeouts.read),
         parent=registration.parent or "",
     )
 

@@ -16,6 +16,11 @@ OUTPUT_VALUE_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
 # The engine's own type names: the root Stack, and the prefix of every provider resource's type.
 STACK_TYPE = "pulumi:pulumi:Stack"
 PROVIDER_TYPE_PREFIX = "pulumi:providers:"
+# The key under which the engine keeps a provider resource's plugin settings (pluginDownloadURL...) in its
+# inputs (pkg/resource/deploy/providers/registry.go); never sent to packs, not in the provider's outputs.
+INTERNAL_KEY = "__internal"
+# What preflight shows, in every report and message, in place of a secret value.
+SECRET_TEXT = "[secret]"
 
 
 def is_secret(value: Any) -> bool:
@@ -28,6 +33,17 @@ def secret(value: Any) -> dict[str, Any]:
     return {SIG_KEY: SECRET_SIG, "value": value}
 
 
+@dataclass(frozen=True)
+class CustomTimeouts:
+    """A resource's customTimeouts in seconds, as resmon parses them (source_eval.go,
+    generateTimeoutInSeconds); 0 is "not set", as the engine sends it."""
+
+    create: float = 0.0
+    update: float = 0.0
+    delete: float = 0.0
+    read: float = 0.0
+
+
 @dataclass
 class Registration:
     """One registered resource.
@@ -36,7 +52,8 @@ class Registration:
     UNKNOWN string, secrets `{SIG_KEY: SECRET_SIG, "value": ...}`, assets
     `{SIG_KEY: ASSET_SIG, "text"|"path"|"uri": ...}`, so they can be sent to a policy pack
     exactly as the engine would send them. `outputs` is what AnalyzeStack sees at a first
-    preview: the inputs plus unknowns for what the provider computes (ids included).
+    preview: the inputs plus unknowns for what the provider computes (ids included); a provider
+    resource's outputs are its inputs without `__internal` (FilterProviderConfig), no id.
     """
 
     urn: str
@@ -55,5 +72,12 @@ class Registration:
     replace_on_changes: list[str] = field(default_factory=list)
     ignore_changes: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
+    delete_before_replace_defined: bool = False  # the program set it (true or false): the engine's *bool
     retain_on_delete: bool = False
     additional_secret_outputs: list[str] = field(default_factory=list)
+    # The alias URNs the program gave, collapsed as the step generator does (collapseAliasToUrn).
+    aliases: list[str] = field(default_factory=list)
+    # The old URN this resource was found under through one of its aliases (the state's Aliases, which is
+    # what packs are sent): "" when none matched, as at a first preview.
+    aliased_from: str = ""
+    custom_timeouts: CustomTimeouts = field(default_factory=CustomTimeouts)

@@ -25,6 +25,7 @@ from preflight.model import (
     OUTPUT_VALUE_SIG,
     RESOURCE_REF_SIG,
     SECRET_SIG,
+    SECRET_TEXT,
     SIG_KEY,
     STACK_TYPE,
     UNKNOWN,
@@ -34,7 +35,6 @@ from preflight.propertypath import parse_property_path
 from preflight.steps import Step, not_compared, op_counts, urn_name
 
 UNKNOWN_TEXT = "[unknown]"
-SECRET_TEXT = "[secret]"
 # More leaf siblings of one type than this under one parent are summarised in the tree.
 SUMMARY_THRESHOLD = 20
 SUMMARY_SHOWN = 5
@@ -348,10 +348,8 @@ def render_violations(report: Any, placeholders: Iterable[str] = ()) -> str:
     groups: dict[tuple[str, str], list[Any]] = {}
     for violation in report.violations:
         groups.setdefault((violation.policy_pack, violation.policy), []).append(violation)
-    lines = [""]
-    if not groups:
-        lines.append("Policies: no violations.")
-    else:
+    lines = []
+    if groups:
         lines.append("Policy violations:")
         for (pack, policy), violations in sorted(groups.items(), key=lambda item: _group_order(item[1], item[0])):
             level = violations[0].enforcement_level

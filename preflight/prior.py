@@ -54,12 +54,23 @@ class PriorAnswers:
         self.dry_run = dry_run
         self.steps: dict[str, Any] = {}
         self.replaced_providers: set[str] = set()  # their resources are replaced with them
+        self.claimed_by_alias: set[str] = set()  # old URNs a renamed resource took over: not deleted
 
     def observe(self, registration: Registration) -> None:
         """The step of a registration, as it is recorded (the monitor's lock held; diff_step is fast).
 
         A provider registers before the resources that use it, so their steps know whether it is replaced."""
         prior = self.checkpoint.get(registration.urn) if self.checkpoint is not None else None
+        if prior is None and self.checkpoint is not None:
+            # step_generator.go getOldResource: not found under its URN, a resource is looked up under each
+            # of its aliases in order; the first old resource found (and not already taken) is its old state.
+            for alias in registration.aliases:
+                found = self.checkpoint.get(alias)
+                if found is not None and alias not in self.claimed_by_alias:
+                    prior = found
+                    registration.aliased_from = alias
+                    self.claimed_by_alias.add(alias)
+                    break
         step = steps.diff_step(registration, prior, registration.replace_on_changes,
                                             registration.ignore_changes, replaced_providers=self.replaced_providers)
         self.steps[registration.urn] = step
@@ -97,7 +108,8 @@ class PriorAnswers:
             return ordered
         # Resources marked `delete: true` are the engine's own business (delete-replaced, not a step shown):
         # the checkpoint's warnings say they go, and the checkpoint written no longer holds them.
-        return ordered + list(steps.deletions(self.checkpoint, {r.urn for r in registrations}))
+        kept = {r.urn for r in registrations} | self.claimed_by_alias
+        return ordered + list(steps.deletions(self.checkpoint, kept))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Policy results as SARIF 2.1.0 (GitHub code scanning) and JUnit XML (CI test reports).
+"""Policy results as SARIF 2.1.0 (GitHub code scanning), JUnit XML (CI test reports) and the `Policies:`
+block the Pulumi CLI prints (policies_block), so a log reads the same with or without the CLI.
 
 A preview against state adds its change counts (the CLI's: steps.op_counts) and the mass-change guard's
 result: in each SARIF run's properties and in each JUnit testsuite's properties."""
@@ -12,13 +13,15 @@ import os
 import re
 import tempfile
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .analyzer import PolicyReport, Violation
 from .model import Registration
 from .steps import Step, op_counts
+from .verdicts import PolicyReport, Remediation, Violation
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -270,3 +273,126 @@ def write_junit(report: PolicyReport, path: Path, *, stack: str, registrations: 
     tree = junit_tree(report, stack=stack, registrations=registrations, **changes)
     tree.write(buffer, encoding="utf-8", xml_declaration=True)
     write_atomically(Path(path), buffer.getvalue())
+
+
+# ---------------------------------------------------------------------------------------------------
+# The CLI's display
+
+
+# pulumi/pulumi pkg/backend/display/progress.go, printPolicies: the mark before each pack's heading.
+PACK_PASSED, PACK_WARNED, PACK_FAILED = "\u2705", "\u26a0\ufe0f", "\u274c"
+_SUB_ITEM_INDENT = " " * 8
+# progress.go, enforcementRank and severityRank: the order of a pack's violations (unknowns last).
+_ENFORCEMENT_RANK = {"remediate": 0, "mandatory": 1, "advisory": 2, "disabled": 3}
+_SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3, "": 4}
+
+
+def display_type_name(type_token: str) -> str:
+    """`cloudflare:index/dnsRecord:DnsRecord` -> `cloudflare:index:DnsRecord` (sdk/go/common/tokens/tokens.go,
+    Type.DisplayName): the module loses its last segment when that is the type's name, camelCased."""
+    components = type_token.split(":")
+    if len(components) != 3 or not components[2]:
+        return type_token
+    package, module, name = components
+    if "/" not in module:
+        return type_token
+    module_path, file = module.rsplit("/", 1)
+    if file != name[:1].lower() + name[1:]:
+        return type_token
+    return f"{package}:{module_path}:{name}"
+
+
+def _valid_urn(urn: str) -> bool:
+    """sdk/go/common/resource/urn/urn.go, URN.IsValid."""
+    return urn.startswith("urn:pulumi:") and urn.count("::") >= 3
+
+
+def _resource_clause(urn: str) -> str:
+    """`  (type: name)` of a violation's resource, "" without a URN (pkg/backend/display/diff.go,
+    policyResourceClause). URN.Type is the last `$` segment of the qualified type; URN.Name all after the
+    fourth `::` (urn.go)."""
+    if not _valid_urn(urn):
+        return ""
+    _, _, qualified_type, name = urn.removeprefix("urn:pulumi:").split("::", 3)
+    return f"  ({display_type_name(qualified_type.rsplit('$', 1)[-1])}: {name})"
+
+
+def abbreviate_pack_path(path: str) -> str:
+    """A local pack's path as the CLI shows it (pkg/engine/update.go, abbreviateFilePath): cleaned, and beyond
+    75 characters the first two and last two parts around `...`."""
+    path = os.path.normpath(path)
+    if len(path) > 75:
+        parts = path.split("/")
+        if len(parts) > 4:
+            path = "/".join(parts[:2] + ["..."] + parts[-2:])
+    return path
+
+
+def _violation_lines(violation: Violation, placeholders: tuple[str, ...]) -> list[str]:
+    """pkg/backend/display/diff.go, renderDiffPolicyViolationEvent with printPolicies' prefixes: the heading
+    `- [level] [severity: s]  policy  (type: name)`, then the message, every line indented under it. The engine
+    sends the message with a newline added (pkg/engine/events.go, policyViolationEvent); one is trimmed."""
+    from .plan import mask
+
+    severity = f" [severity: {violation.severity}]" if violation.severity else ""
+    heading = (f"{_SUB_ITEM_INDENT}- [{violation.enforcement_level}]{severity}  {violation.policy}"
+               f"{_resource_clause(violation.urn)}")
+    message = mask(violation.message, placeholders)
+    return [heading] + [f"{_SUB_ITEM_INDENT}  {line}" for line in message.split("\n")]
+
+
+def _violation_order(violation: Violation) -> tuple[int, int, str, str]:
+    return (_ENFORCEMENT_RANK.get(violation.enforcement_level, 99), _SEVERITY_RANK.get(violation.severity, 99),
+            violation.policy, violation.urn)
+
+
+@dataclass
+class _PackSummary:
+    """progress.go, policyPackSummary: one pack's heading and what happened under it."""
+
+    paths: list[str] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+    remediations: list[Remediation] = field(default_factory=list)
+
+
+def policies_block(report: PolicyReport, *, local_paths: Mapping[str, str] | None = None,
+                   placeholders: Iterable[str] = ()) -> str:
+    """The `Policies:` block `pulumi preview --policy-pack` prints, without colours (pkg/backend/display/
+    progress.go, printPolicies): per pack `name@vVERSION`, sorted, marked passed, warned (advisory only) or
+    failed (a mandatory violation), with `(local: path)` for a pack run from a directory; under it one
+    `- [remediate]  policy  (N resources)` line per remediating policy, by name (the CLI's default, without
+    --show-policy-remediations), then each violation by level (remediate, mandatory, advisory), severity,
+    policy and URN. `local_paths` maps a pack's directory (its report `path`) to the path as the user gave it.
+
+    The CLI also prints this block when no violation occurred; it is printed only when a pack ran."""
+    local_paths = local_paths or {}
+    placeholders = tuple(placeholders)
+    packs: dict[str, _PackSummary] = {}
+    version_of: dict[str, str] = {}
+    for pack in report.packs:
+        version_of.setdefault(pack["name"], pack.get("version", ""))
+        summary = packs.setdefault(f"{pack['name']}@v{pack.get('version', '')}", _PackSummary())
+        if pack.get("path"):
+            summary.paths.append(abbreviate_pack_path(local_paths.get(pack["path"], pack["path"])))
+    # As the CLI keys events by the pack name and version they carry, a pack known only by them gets its own.
+    for violation in report.violations:
+        packs.setdefault(f"{violation.policy_pack}@v{violation.policy_pack_version}",
+                         _PackSummary()).violations.append(violation)
+    for remediation in report.remediations:
+        packs.setdefault(f"{remediation.policy_pack}@v{version_of.get(remediation.policy_pack, '')}",
+                         _PackSummary()).remediations.append(remediation)
+
+    lines = ["Policies:"]
+    for key in sorted(packs):
+        summary = packs[key]
+        levels = {violation.enforcement_level for violation in summary.violations}
+        mark = PACK_FAILED if "mandatory" in levels else PACK_WARNED if levels else PACK_PASSED
+        local = f" (local: {'; '.join(sorted(summary.paths))})" if summary.paths else ""
+        lines.append(f"    {mark} {key}{local}")
+        counts = Counter(remediation.policy for remediation in summary.remediations)
+        for policy, count in sorted(counts.items()):
+            resources = "resource" if count == 1 else "resources"
+            lines.append(f"{_SUB_ITEM_INDENT}- [remediate]  {policy}  ({count} {resources})")
+        for violation in sorted(summary.violations, key=_violation_order):
+            lines.extend(_violation_lines(violation, placeholders))
+    return "\n".join(lines) + "\n\n"

@@ -280,6 +280,10 @@ def _is_secure(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"secure"}
 
 
+# Every stand-in for a `secure:` value begins so (steps and guard recognise them by it).
+PLACEHOLDER_PREFIX = "preflight-secret-"
+
+
 def placeholder_for(path: str) -> str:
     """The stand-in for the secret at `path` (`isp:acmeCloudflareToken`, `shop:db.password`).
 
@@ -288,7 +292,7 @@ def placeholder_for(path: str) -> str:
     """
     slug = re.sub(r"[^A-Za-z0-9]+", "-", path).strip("-")[:48]
     digest = hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return f"preflight-secret-{slug}-{digest}"
+    return f"{PLACEHOLDER_PREFIX}{slug}-{digest}"
 
 
 def _replace_secure(value: Any, path: str, found: list[str]) -> Any:

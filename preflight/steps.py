@@ -50,6 +50,7 @@ from preflight.propertypath import (
     parse_property_path,
     path_contains,
 )
+from preflight.stackconfig import PLACEHOLDER_PREFIX
 
 if TYPE_CHECKING:
     from preflight.state import Checkpoint, PriorResource
@@ -57,8 +58,6 @@ if TYPE_CHECKING:
 OPS = ("create", "update", "replace", "delete", "same")
 # What a checkpoint preflight writes holds in place of a secret's ciphertext.
 PREFLIGHT_CIPHERTEXT_PREFIX = "preflight-sha256:"
-# The stand-in for a `secure:` config value (preflight/stackconfig.py placeholder_for).
-_PLACEHOLDER_MARK = "preflight-secret-"
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,7 @@ def _contains_unknown(value: Any) -> bool:
 
 def _mentions_placeholder(value: Any) -> bool:
     if isinstance(value, str):
-        return _PLACEHOLDER_MARK in value
+        return PLACEHOLDER_PREFIX in value
     if isinstance(value, dict):
         return any(_mentions_placeholder(item) for item in value.values())
     if isinstance(value, list):

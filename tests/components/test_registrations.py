@@ -8,7 +8,7 @@ import time
 import pulumi
 import pytest
 
-from components.registrations import all_registered
+from components.registrations import all_registered, end_with_one_wait
 from tests.components.conftest import RecordingMocks, RecordingMonitor
 
 SLOW_SECONDS = 0.3
@@ -82,3 +82,14 @@ def test_a_failed_registration_is_left_for_the_sdk_to_report(slow_mocks):
         run()
     assert returned == [True]
     assert "outer-child" not in {r.name for r in slow_mocks.resources}
+
+
+def test_end_with_one_wait_under_set_mocks_leaves_the_wait_to_the_test(slow_mocks):
+    @pulumi.runtime.test
+    def run():
+        outer = Outer("outer")
+        end_with_one_wait([outer])  # set_mocks' Stack takes no entrypoint: no RunError
+        return outer.urn
+
+    run()
+    assert "slow-grandchild" in [r.name for r in slow_mocks.resources]

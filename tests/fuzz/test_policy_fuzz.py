@@ -10,8 +10,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from preflight.analyzer import run_policy_packs
 from preflight.model import ASSET_SIG, SECRET_SIG, SIG_KEY, UNKNOWN, Registration
+from preflight.policyrun import run_policy_packs
 from tests.conftest import REPO
 
 STACK_URN = "urn:pulumi:prod::fuzz::pulumi:pulumi:Stack::fuzz-prod"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from preflight.model import UNKNOWN
+from preflight.reports import abbreviate_pack_path
 from preflight.stackconfig import placeholder_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -454,3 +456,21 @@ def test_a_broken_policy_pack_exits_2(guarded, tmp_path):
     assert result.returncode == 2
     assert "PulumiPolicy.yaml" in result.stderr and "Traceback" not in result.stderr
     assert "PulumiPolicy.yaml" in json.loads((tmp_path / "out.json").read_text())["error"]
+
+
+def test_violations_are_also_printed_as_the_cli_prints_them(guarded, tmp_path):
+    """The `Policies:` block of pulumi/pulumi pkg/backend/display/progress.go (printPolicies), the pack's path as
+    given (relative to the directory preflight runs in)."""
+    program, pack = guarded
+    given = os.path.relpath(pack, REPO)
+    result = preview(program, "--policy-pack", given)
+    assert result.returncode == 1, result.stderr
+    block = result.stdout[result.stdout.index("Policies:\n"):]
+    assert block.startswith(
+        "Policies:\n"
+        f"    \u274c guard@v0.0.1 (local: {abbreviate_pack_path(given)})\n"
+        "        - [mandatory]  no-rm  (command:local:Command: cleanup)\n"
+        "          No recursive deletes.\n"
+        "          this command deletes files recursively\n"
+        "\n"
+    ), block

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from preflight.model import ASSET_SIG, RESOURCE_REF_SIG, SECRET_SIG, SIG_KEY, UNKNOWN, Registration
+from preflight.monitor import default_provider_name, engine_urn
 from preflight.plan import preview_document, readable, render_plan
-from preflight.runner import default_provider_name, engine_urn
 
 STACK_URN = "urn:pulumi:dev::isp::pulumi:pulumi:Stack::isp-dev"
 PLACEHOLDER = "[secret placeholder for isp:dbPassword]"

@@ -1,13 +1,21 @@
-"""SARIF and JUnit reports of policy results, from hand-built reports."""
+"""SARIF and JUnit reports and the CLI's `Policies:` block of policy results, from hand-built reports."""
 
 from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
 
-from preflight.analyzer import PolicyReport, Violation
 from preflight.model import Registration
-from preflight.reports import SARIF_SCHEMA, sarif_document, write_junit, write_sarif
+from preflight.reports import (
+    SARIF_SCHEMA,
+    abbreviate_pack_path,
+    display_type_name,
+    policies_block,
+    sarif_document,
+    write_junit,
+    write_sarif,
+)
+from preflight.verdicts import PolicyReport, Remediation, Violation
 
 RECORD_URN = "urn:pulumi:prod::isp::cloudflare:index/dnsRecord:DnsRecord::mx"
 HOST_URN = "urn:pulumi:prod::isp::isp:mail:Host::mail"
@@ -174,3 +182,138 @@ def test_sarif_file_carries_them_too(tmp_path):
     write_sarif(report(), tmp_path / "policy.sarif", stack="prod", steps=steps + deleted, guard=guard)
     run = json.loads((tmp_path / "policy.sarif").read_text())["runs"][0]
     assert run["properties"]["changes"]["delete"] == 2
+
+
+# ---------------------------------------------------------------------------------------------------
+# The CLI's `Policies:` block (pulumi/pulumi pkg/backend/display/progress.go, printPolicies, and diff.go,
+# renderDiffPolicyViolationEvent), written out by hand from that source.
+
+ISP_PACK_DIR = "/work/repo/policies"
+GATEWAY_URN = "urn:pulumi:prod::isp::isp:network:Gateway::gw"
+
+
+def display_report() -> PolicyReport:
+    """Two packs run from directories and one only named by its violations; every level, a stack policy."""
+    packs = [
+        {"name": "isp-lessons", "version": "2.0.0", "path": ISP_PACK_DIR, "policies": []},
+        {"name": "clean-pack", "version": "0.3.0", "path": "/work/repo/clean", "policies": []},
+    ]
+    violations = [
+        violation("spf-record", "advisory", RECORD_URN, "no SPF record for example.net", severity="low"),
+        violation("quiet", "mandatory", HOST_URN, "first line\nsecond line\n"),
+        violation("fcrdns", "mandatory", RECORD_URN, "PTR does not match", severity="high"),
+        violation("fcrdns", "mandatory", HOST_URN, "no PTR", severity="high"),
+        violation("stack-lessons", "advisory", STACK_URN, "the stack as a whole"),
+        violation("banner-warning", "advisory", GATEWAY_URN, "only a warning", pack="advisory-pack"),
+    ]
+    remediations = [
+        Remediation("isp-lessons", "ttl-floor", RECORD_URN, ""),
+        Remediation("isp-lessons", "ttl-floor", HOST_URN, ""),
+        Remediation("isp-lessons", "add-comment", RECORD_URN, ""),
+    ]
+    return PolicyReport(violations=violations, not_applicable=[], packs=packs, remediations=remediations)
+
+
+def test_the_policies_block_is_the_clis():
+    block = policies_block(display_report(), local_paths={ISP_PACK_DIR: "./policies/"})
+    assert block == (
+        "Policies:\n"
+        # Packs sorted by `name@vversion`; a mark per pack: mandatory failed, advisory warned, none passed.
+        "    \u26a0\ufe0f advisory-pack@v2.0.0\n"
+        "        - [advisory]  banner-warning  (isp:network:Gateway: gw)\n"
+        "          banner-warning description\n"
+        "          only a warning\n"
+        "    \u2705 clean-pack@v0.3.0 (local: /work/repo/clean)\n"
+        "    \u274c isp-lessons@v2.0.0 (local: policies)\n"
+        # Remediations first, as counts per policy by name (the CLI without --show-policy-remediations).
+        "        - [remediate]  add-comment  (1 resource)\n"
+        "        - [remediate]  ttl-floor  (2 resources)\n"
+        # Then by level, severity (unspecified after low), policy name and URN; the type as DisplayName.
+        "        - [mandatory] [severity: high]  fcrdns  (cloudflare:index:DnsRecord: mx)\n"
+        "          fcrdns description\n"
+        "          PTR does not match\n"
+        "        - [mandatory] [severity: high]  fcrdns  (isp:mail:Host: mail)\n"
+        "          fcrdns description\n"
+        "          no PTR\n"
+        # A message ending in a newline keeps one empty, indented line (the engine adds a newline, one is trimmed).
+        "        - [mandatory]  quiet  (isp:mail:Host: mail)\n"
+        "          quiet description\n"
+        "          first line\n"
+        "          second line\n"
+        "          \n"
+        "        - [advisory] [severity: low]  spf-record  (cloudflare:index:DnsRecord: mx)\n"
+        "          spf-record description\n"
+        "          no SPF record for example.net\n"
+        # A stack policy's violation is the root stack's (pkg/resource/deploy/step_generator.go,
+        # resolveStackPolicyViolationURN).
+        "        - [advisory]  stack-lessons  (pulumi:pulumi:Stack: isp-prod)\n"
+        "          stack-lessons description\n"
+        "          the stack as a whole\n"
+        "\n"
+    )
+
+
+def test_the_block_holds_what_upstreams_integration_tests_look_for():
+    """pulumi/pulumi-policy tests/integration/integration_test.go: TestValidateResource (line 326) and
+    TestUnknownValues (lines 497-501) look for these strings in the CLI's output."""
+    unknown = "can't run policy '{}' from policy pack 'unknown-values-policy@v0.0.1' during preview: " \
+              "string value at .prefix can't be known during preview"
+    report = PolicyReport(violations=[
+        Violation("validate-resource-test-policy", "0.0.1", "dynamic-no-state-with-value-1",
+                  "Prohibits setting state to 1 on dynamic resources.", "mandatory", "",
+                  "urn:pulumi:test::policy-test::pulumi-nodejs:dynamic:Resource::a",
+                  "Prohibits setting state to 1 on dynamic resources.\n'state' must not have the value 1."),
+        Violation("unknown-values-policy", "0.0.1", "unknown-values-resource-validation", "", "advisory", "",
+                  "urn:pulumi:test::policy-test::random:index/randomPet:RandomPet::pet",
+                  unknown.format("unknown-values-resource-validation")),
+        Violation("unknown-values-policy", "0.0.1", "unknown-values-stack-validation", "", "advisory", "",
+                  "urn:pulumi:test::policy-test::pulumi:pulumi:Stack::policy-test-test",
+                  unknown.format("unknown-values-stack-validation")),
+    ], not_applicable=[], packs=[])
+    block = policies_block(report)
+    for wanted in (
+        "validate-resource-test-policy@v0.0.1",
+        "[mandatory]  dynamic-no-state-with-value-1  (pulumi-nodejs:dynamic:Resource: a)",
+        "'state' must not have the value 1.",
+        "unknown-values-policy@v0.0.1",
+        "[advisory]  unknown-values-resource-validation  (random:index:RandomPet: pet)",
+        unknown.format("unknown-values-resource-validation"),
+        "[advisory]  unknown-values-stack-validation",
+        unknown.format("unknown-values-stack-validation"),
+    ):
+        assert wanted in block
+
+
+def test_a_violation_without_a_urn_has_no_resource_clause():
+    report = PolicyReport(violations=[violation("stack-check", "mandatory", "", "whole stack")], not_applicable=[],
+                          packs=[])
+    assert "        - [mandatory]  stack-check\n          stack-check description\n" in policies_block(report)
+
+
+def test_secret_placeholders_in_messages_are_masked():
+    report = PolicyReport(violations=[violation("leak", "advisory", HOST_URN, "key preflight-secret-isp-key-1")],
+                          not_applicable=[], packs=[])
+    block = policies_block(report, placeholders=["preflight-secret-isp-key-1"])
+    assert "preflight-secret" not in block and "key [secret]" in block
+
+
+def test_type_display_names_are_the_engines():
+    """pulumi/pulumi sdk/go/common/tokens/tokens_test.go, TestTypeDisplayName."""
+    cases = {
+        "incomplete": "incomplete",
+        "pkg:mod:": "pkg:mod:",
+        "pkg:mod:typ": "pkg:mod:typ",
+        "pkg:Mod/foo:typ": "pkg:Mod/foo:typ",
+        "pkg:mod/foo/bar:Bar": "pkg:mod/foo:Bar",
+        "pkg:mod/foo/bar/baz:Baz": "pkg:mod/foo/bar:Baz",
+        "cloudflare:index/zoneDnssec:ZoneDnssec": "cloudflare:index:ZoneDnssec",
+    }
+    assert {given: display_type_name(given) for given in cases} == cases
+
+
+def test_long_pack_paths_are_abbreviated_as_the_engine_does():
+    """pulumi/pulumi pkg/engine/update.go, abbreviateFilePath: cleaned; beyond 75 characters the first two and
+    last two parts."""
+    assert abbreviate_pack_path("./policies/") == "policies"
+    long = "/home/operator/src/" + "x" * 40 + "/deep/nested/policies"
+    assert abbreviate_pack_path(long) == "/home/.../nested/policies"

@@ -1,4 +1,4 @@
-"""Fixture policy pack for tests/preflight: run as a pack by preflight.analyzer, never imported."""
+"""Fixture policy pack for tests/preflight: run as a pack by preflight.policyrun, never imported."""
 
 import pulumi
 from pulumi_policy import (

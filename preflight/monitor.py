@@ -56,6 +56,7 @@ from preflight.model import (
     is_secret,
     secret,
 )
+from preflight.transforms import transform_options, transformed_request
 
 # Packages whose resources the engine serves itself (StackReference, getResource...): no default provider.
 _BUILTIN_PACKAGES = {"pulumi"}
@@ -281,31 +282,6 @@ def _build_monitor_class() -> type:
             if engine is not None:
                 engine.Log(engine_pb2.LogRequest(severity=_WARNING, message=message, urn=urn))
 
-        def _transform_options(self, request: Any) -> Any:
-            """The TransformResourceOptions resmon builds from a registration request."""
-            options = resource_pb2.TransformResourceOptions(
-                depends_on=list(request.dependencies),
-                ignore_changes=list(request.ignoreChanges),
-                replace_on_changes=list(request.replaceOnChanges),
-                version=request.version,
-                aliases=list(request.aliases),
-                provider=request.provider,
-                providers=dict(request.providers),
-                plugin_download_url=request.pluginDownloadURL,
-                deleted_with=request.deletedWith,
-                additional_secret_outputs=list(request.additionalSecretOutputs),
-            )
-            if request.HasField("protect"):
-                options.protect = request.protect
-            if request.HasField("retainOnDelete"):
-                options.retain_on_delete = request.retainOnDelete
-            # resmon: set when the SDK says so, or when it is true (the Go SDK never sets "defined").
-            if request.deleteBeforeReplaceDefined or request.deleteBeforeReplace:
-                options.delete_before_replace = request.deleteBeforeReplace
-            if request.HasField("customTimeouts"):
-                options.custom_timeouts.CopyFrom(request.customTimeouts)
-            return options
-
         def _invoke_callback(self, callback: Any, payload: bytes) -> bytes:
             """Call back into the program's callback server, as the engine does, over gRPC."""
             import grpc
@@ -333,7 +309,7 @@ def _build_monitor_class() -> type:
                     transforms += self.resource_transforms.get(ancestor, [])
                     ancestor = self.parents.get(ancestor, "")
                 transforms += self.stack_transform_callbacks
-            properties, options = request.object, self._transform_options(request)
+            properties, options = request.object, transform_options(request)
             for callback in transforms:
                 transform_request = resource_pb2.TransformRequest(
                     type=request.type, name=request.name, custom=request.custom, parent=request.parent,
@@ -347,16 +323,16 @@ def _build_monitor_class() -> type:
 
         def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
             urn = self.make_urn(request.parent, request.type, request.name)
+            properties, options = self._run_transforms(request)
             if request.remote:
-                # resmon: a remote component is built by its provider's Construct; the children it
-                # registers come back through this monitor.
-                response = remote.construct(self, request)
+                # resmon: a remote component, once transformed, is built by its provider's Construct; the
+                # children it registers come back through this monitor.
+                response = remote.construct(self, transformed_request(request, properties, options))
                 if response is not None:
                     return response
                 self._warn(f"remote component {request.type} '{request.name}' is registered without its "
                            f"children: they are not analysed, because no provider plugin for package "
                            f"'{package_of(request.type)}' could run offline", urn)
-            properties, options = self._run_transforms(request)
             try:
                 custom_timeouts = _custom_timeouts(options)
             except ValueError as error:

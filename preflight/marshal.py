@@ -15,7 +15,7 @@ from typing import Any
 from google.protobuf import struct_pb2
 from pulumi.runtime.proto import analyzer_pb2
 
-from .model import RESOURCE_REF_SIG, SIG_KEY, STACK_TYPE, UNKNOWN, Registration
+from .model import RESOURCE_REF_SIG, SIG_KEY, STACK_TYPE, UNKNOWN, Registration, provider_urn
 
 
 def _resource_reference(reference: dict[str, Any]) -> Any:
@@ -46,15 +46,10 @@ def _struct(properties: dict[str, Any], *, skip_internal_keys: bool = True) -> s
     return result
 
 
-def _provider_urn(reference: str | None) -> str:
-    # A provider reference is "<urn>::<id>"; URNs contain "::" themselves.
-    return reference.rsplit("::", 1)[0] if reference and "::" in reference else ""
-
-
 def _provider_resource(registration: Registration, by_urn: dict[str, Registration],
                        providers: dict[str, Any] | None = None):
     """The provider as the engine describes it; `providers` caches one message per provider URN."""
-    urn = _provider_urn(registration.provider)
+    urn = provider_urn(registration.provider)
     if providers is not None and urn in providers:
         return providers[urn]
     provider = by_urn.get(urn)

@@ -23,6 +23,12 @@ INTERNAL_KEY = "__internal"
 SECRET_TEXT = "[secret]"
 
 
+def provider_urn(reference: str | None) -> str:
+    """The provider's URN in a provider reference `<provider urn>::<id>` (URNs hold "::" themselves); ""
+    for no reference."""
+    return reference.rsplit("::", 1)[0] if reference and "::" in reference else ""
+
+
 def is_secret(value: Any) -> bool:
     """Whether a wire-form value is a secret (`{SIG_KEY: SECRET_SIG, "value": ...}`, or its ciphertext form)."""
     return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG

@@ -30,6 +30,7 @@ from preflight.model import (
     STACK_TYPE,
     UNKNOWN,
     Registration,
+    provider_urn,
 )
 from preflight.propertypath import parse_property_path
 from preflight.steps import Step, not_compared, op_counts, urn_name
@@ -196,7 +197,7 @@ class _Tree:
 
 
 def _provider_text(reference: str | None) -> str:
-    return reference.rsplit("::", 1)[0] if reference else "(none)"
+    return provider_urn(reference) or "(none)"
 
 
 def _at(value: Any, key: str) -> tuple[bool, Any]:

@@ -40,7 +40,16 @@ from concurrent import futures
 from pathlib import Path
 from typing import Any
 
-from preflight.model import INTERNAL_KEY, OUTPUT_VALUE_SIG, PROVIDER_TYPE_PREFIX, SIG_KEY, UNKNOWN, is_secret, secret
+from preflight.model import (
+    INTERNAL_KEY,
+    OUTPUT_VALUE_SIG,
+    PROVIDER_TYPE_PREFIX,
+    SIG_KEY,
+    UNKNOWN,
+    is_secret,
+    provider_urn,
+    secret,
+)
 from preflight.plugins import PluginError, find_project_root, find_provider_plugin
 
 # Seconds for a plugin to print its port; then for its gRPC server to answer (plugin.go,
@@ -267,8 +276,7 @@ def _provider_for(monitor: Any, request: Any, package: str) -> tuple[str, dict[s
     if not reference:
         with monitor.lock:
             reference = monitor.default_provider_reference(package, request.version, request.pluginDownloadURL)
-    provider_urn = reference.rsplit("::", 1)[0] if reference else ""
-    registration = getattr(monitor, "by_urn", {}).get(provider_urn)
+    registration = getattr(monitor, "by_urn", {}).get(provider_urn(reference))
     if registration is not None:
         # The engine leaves `__internal` out of the config it sends CheckConfig and Configure (registry.go).
         return reference, {key: value for key, value in registration.inputs.items() if key != INTERNAL_KEY}
@@ -365,12 +373,12 @@ def _run_construct(monitor: Any, request: Any, package: str, plugin: _PluginProc
         handshook = False
 
     reference, provider_inputs = _provider_for(monitor, request, package)
-    provider_urn = reference.rsplit("::", 1)[0] if reference else ""
-    provider_name = provider_urn.rsplit("::", 1)[-1] if provider_urn else "default"
+    the_provider_urn = provider_urn(reference)
+    provider_name = the_provider_urn.rsplit("::", 1)[-1] if the_provider_urn else "default"
     provider_type = PROVIDER_TYPE_PREFIX + package
     try:
         checked = stub.CheckConfig(provider_pb2.CheckRequest(
-            urn=provider_urn, name=provider_name, type=provider_type,
+            urn=the_provider_urn, name=provider_name, type=provider_type,
             olds=struct_pb2.Struct(), news=ParseDict(provider_inputs, struct_pb2.Struct())))
         if checked.failures:
             reasons = "; ".join(f"{f.property}: {f.reason}" if f.property else f.reason for f in checked.failures)
@@ -388,7 +396,7 @@ def _run_construct(monitor: Any, request: Any, package: str, plugin: _PluginProc
     configure = provider_pb2.ConfigureRequest(
         variables=_configure_variables(package, provider_inputs), args=ParseDict(provider_inputs, struct_pb2.Struct()),
         acceptSecrets=True, acceptResources=True, sends_old_inputs=True, sends_old_inputs_to_delete=True,
-        urn=provider_urn, name=provider_name, type=provider_type)
+        urn=the_provider_urn, name=provider_name, type=provider_type)
     configured = stub.Configure(configure)
     if not handshook:
         accept_secrets, accept_outputs = configured.acceptSecrets, configured.acceptOutputs

@@ -41,6 +41,7 @@ from preflight.model import (
     UNKNOWN,
     Registration,
     is_secret,
+    provider_urn,
 )
 from preflight.propertypath import (
     apply_ignore_changes,
@@ -333,11 +334,6 @@ def is_default_provider(urn: str) -> bool:
         and parts[3].startswith("default")
 
 
-def _provider_urn(reference: str) -> str:
-    """A provider reference is `<provider urn>::<id>`."""
-    return reference.rsplit("::", 1)[0]
-
-
 def _provider_replaces(old_ref: str, new_ref: str, replaced_providers: Container[str]) -> bool:
     if old_ref == new_ref:
         return False
@@ -346,7 +342,7 @@ def _provider_replaces(old_ref: str, new_ref: str, replaced_providers: Container
     # Same provider resource with another id (it is replaced, or preflight does not know its id yet):
     # a replacement exactly when that provider is replaced. Another provider resource: the engine asks
     # the new provider's DiffConfig, which preflight does not run.
-    return _provider_urn(new_ref) in replaced_providers
+    return provider_urn(new_ref) in replaced_providers
 
 
 def diff_step(registration: Registration, prior: PriorResource | None, replace_on_changes: Sequence[str] = (),

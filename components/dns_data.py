@@ -11,6 +11,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from components.config import CustomerPool, StackConfig, Zone
+from components.config.null_mx import NULL_MX_EXCHANGE, NULL_MX_PREFERENCE, is_null_mx
 from components.render.bind import (
     GeneratedRange,
     ZoneRecord,
@@ -80,7 +81,12 @@ def zone_records(cfg: StackConfig, zone: Zone) -> list[RecordSpec]:
     ]
     if zone.name == domain:
         records += _primary_zone_records(cfg)
-    has_mx = any(r.type == "MX" and r.name == zone.name for r in records)
+    apex_mx = [r for r in records if r.type == "MX" and r.name == zone.name]
+    if not apex_mx and zone.name != domain:
+        # A zone that accepts no mail says so (RFC 7505 §3): senders give up at once instead of trying its
+        # A/AAAA as an implicit MX (RFC 5321 §5.1). Our own domain always has the mail hosts' MX.
+        records.append(RecordSpec(zone.name, "MX", NULL_MX_EXCHANGE, priority=NULL_MX_PREFERENCE))
+    has_mx = any(not is_null_mx(r.type, r.content) for r in apex_mx)
     has_spf = any(r.type == "TXT" and r.name == zone.name and r.content.startswith("v=spf1") for r in records)
     if not has_spf:
         # A zone that sends no mail still says so: "v=spf1 -all" stops spoofing of it.
@@ -93,6 +99,8 @@ def zone_records(cfg: StackConfig, zone: Zone) -> list[RecordSpec]:
 
 
 def _content(rtype: str, content: str) -> str:
+    if is_null_mx(rtype, content):
+        return content  # the root is the null MX's whole exchange: without its dot it would be empty
     return content.rstrip(".") if rtype in ("CNAME", "MX", "NS") else content
 
 

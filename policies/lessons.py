@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rules import backup, dns, gateway, hosting, mail, web  # noqa: F401 - importing declares their policies
+from rules import backup, dns, gateway, hosting, mail, nullmx, web  # noqa: F401 - importing declares their policies
 from rules.kit import DECLARED, Declaration
 
-RULE_MODULES = (dns, hosting, mail, gateway, backup, web)
+RULE_MODULES = (dns, nullmx, hosting, mail, gateway, backup, web)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from components.config.fields import (
     mailbox,
     record_address,
 )
+from components.config.null_mx import enforce_null_mx, is_null_mx
 from components.config.webmail import WebmailSettings
 from components.render import quoting
 
@@ -232,6 +233,8 @@ class Record(ConfigModel):
             except ValueError as problem:
                 shown = json.dumps(self.content[:64]) + ("..." if len(self.content) > 64 else "")
                 raise ValueError(f"content {shown} {problem}") from None
+        elif is_null_mx(self.type, self.content):
+            pass  # RFC 7505 §3: the root as the exchange; its preference is checked by components/config/null_mx.py
         elif self.type in ("CNAME", "NS", "MX"):
             domain_name(self.content.rstrip(".") or "invalid")
         if self.type == "MX" and self.priority is None:
@@ -381,6 +384,7 @@ class StackConfig(ConfigModel):
         from components.config.tenancy import enforce_tenancy
 
         enforce_tenancy(self)
+        enforce_null_mx(self)
         return self
 
     def hosts_with(self, role: str) -> list[Host]:

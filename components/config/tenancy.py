@@ -109,7 +109,7 @@ class _Names:
         for zone in cfg.zones:
             if zone.name in self.own_zones:
                 for record in zone.records:
-                    owner = _owner(record.name, zone.name)
+                    owner = record_owner(record.name, zone.name)
                     entry = self.addresses.setdefault(owner, set())
                     if record.type in ("A", "AAAA"):
                         entry.add(_address(record.content))
@@ -132,7 +132,7 @@ class _Names:
         return False
 
 
-def _owner(name: str, zone: str) -> str:
+def record_owner(name: str, zone: str) -> str:
     """A record's owner as Cloudflare places it (components/dns_data.py does the same)."""
     if name == "@":
         return zone
@@ -213,7 +213,7 @@ def tenancy_errors(cfg: StackConfig) -> list[InitErrorDetails]:
                 errors.append(_error(("zones", i, "records", j, "name"), record.name,
                                      f"is fully qualified outside its zone {zone.name}; a zone holds only names "
                                      "inside itself: write it relative to the zone (rule: owner-inside-zone)"))
-            elif customer and (why := _content_problem(names, zone.name, _owner(record.name, zone.name),
+            elif customer and (why := _content_problem(names, zone.name, record_owner(record.name, zone.name),
                                                        record.type, record.content)):
                 errors.append(_error(("zones", i, "records", j, "content"), record.content, why))
             if len(errors) >= MAX_REPORTED:

@@ -26,6 +26,8 @@ _OWNER_RE = re.compile(
 )
 # MX data: a preference 0-65535 written plainly (int() would also take " 10", "1_0" or "١٠"), one space, a name.
 _MX_RE = re.compile(r"^(0|[1-9][0-9]{0,4}) ([^ ]+)$")
+# The root name as a zone file writes it: the null MX's exchange ("written in master files as '.'", RFC 7505 §3).
+_ROOT = "."
 # TXT data, written inside quotes: printable ASCII but the quote, the backslash and parentheses.
 _TXT_RE = re.compile(r'[\x20-\x21\x23-\x27\x2a-\x5b\x5d-\x7e]*')
 # The words an address match list may hold besides addresses and prefixes.
@@ -292,7 +294,13 @@ class ZoneRecord:
             mx = _MX_RE.fullmatch(data) if type(data) is str else None
             if mx is None or int(mx[1]) > 65535:
                 raise RenderValueError(f"{where}.data", data, "must be 'PREFERENCE HOST' with a preference 0-65535")
-            data = f"{int(mx[1])} {_fqdn(mx[2], f'{where}.data')}"
+            if mx[2] == _ROOT:
+                # RFC 7505 §3: an MX to the root is the null MX ("accepts no mail"), whose preference is 0.
+                if mx[1] != "0":
+                    raise RenderValueError(f"{where}.data", data, "an MX to the root '.' is the null MX: '0 .' only")
+                data = f"0 {_ROOT}"
+            else:
+                data = f"{int(mx[1])} {_fqdn(mx[2], f'{where}.data')}"
         elif self.rrtype == "TXT":
             # Parentheses too: inside quotes BIND reads them as text, but a reader that counts them
             # to join multi-line records (the pack's zonetext does) would read the rest of the file

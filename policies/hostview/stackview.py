@@ -87,6 +87,8 @@ class StackView:
     commands: list[CommandText] = field(default_factory=list)
     evidence: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
     unknowns: list[str] = field(default_factory=list)
+    # DNS records with a value unknown at preview: (name, type, urn), None where that part is unknown.
+    pending_records: list[tuple[str | None, str | None, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # files/zones the view could not read
     zone_resources: list[RawResource] = field(default_factory=list)
     _index: dict[tuple[str, str], list[RecordFact]] = field(default_factory=lambda: defaultdict(list))
@@ -377,10 +379,14 @@ def build_view(raws: list[RawResource]) -> StackView:
         # The deprecated Record carries `value` where DnsRecord has `content`; either one may be set.
         content = "content" if fields.get("content") is not None else "value"
         unknown = [k for k in ("name", "type", content) if fields.get(k) is UNKNOWN]
+        fqdn = _cloudflare_fqdn(fields.get("name"), fields.get("zoneName"))
+        rtype = fields.get("type").upper() if isinstance(fields.get("type"), str) else None
         if unknown and not (unknown == ["content"] and isinstance(fields.get("value"), str)):
             view.unknowns.append(f"{', '.join(unknown)} of DNS record {raw.name}")
+            view.pending_records.append((fqdn, rtype, raw.urn))
             continue
-        fqdn = _cloudflare_fqdn(fields.get("name"), fields.get("zoneName"))
+        if rtype == "MX" and fields.get("priority") is UNKNOWN:
+            view.pending_records.append((fqdn, rtype, raw.urn))
         rec = _record_from_fields(fields, fqdn) if fqdn else None
         if rec is not None:
             view.add_record(rec, "cloudflare", raw.urn)

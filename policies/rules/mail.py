@@ -69,6 +69,8 @@ def fcrdns_findings(view: stackview.StackView, config: Mapping[str, Any]) -> Ite
     found: list[Finding] = []
     for fact in mx:
         target, owner = fact.rec.value, fact.rec.name
+        if target == "":  # RFC 7505 null MX ("MX 0 ."): no mail host, nothing to check for FCrDNS
+            continue
         if target in seen:
             continue
         seen.add(target)
@@ -100,7 +102,8 @@ def fcrdns_findings(view: stackview.StackView, config: Mapping[str, Any]) -> Ite
     for finding in found:
         yield Finding(finding.message + note, finding.urn)
     if not judged:
-        yield NotApplicable(f"every MX target is outside the stack's zones: {', '.join(skipped)}")
+        yield NotApplicable(f"every MX target is outside the stack's zones: {', '.join(skipped)}" if skipped
+                            else "every MX is the null MX (RFC 7505): no mail host to check")
 
 
 # ---------------------------------------------------------------------------------------

@@ -5,13 +5,18 @@ from __future__ import annotations
 import ipaddress
 import re
 
+import dns.name
 import dns.rdatatype
 import dns.zone
+import pulumi
+import pytest
 
 from components.config import parse_stack_config
-from components.dns_data import pool_zone_file, reverse_zones, spf_record, zone_records
+from components.dns_data import forward_zone_file, pool_zone_file, reverse_zones, spf_record, zone_records
+from components.dns_zone import DnsZone, DnsZoneArgs
 from components.render.bind import ZONE_SERIAL_PLACEHOLDER
 from tests.components.clock import run_moved
+from tests.conftest import require_tool, run_tool, stack_values
 
 
 def _bind_answers(cfg) -> dict[tuple[str, str], set[str]]:
@@ -120,3 +125,84 @@ def test_zone_files_are_the_same_on_any_day():
     assert len(now) >= 4  # reverse, pool and forward zones
     for text in now.values():
         assert f"( {ZONE_SERIAL_PLACEHOLDER} 3600 900 1209600 3600 )" in text
+
+
+def _with_zone(values: dict, zone: dict):
+    values["zones"].append(zone)
+    cfg = parse_stack_config(values)
+    return cfg, cfg.zones[-1]
+
+
+def test_a_zone_without_mx_gets_the_null_mx(dev_values):
+    """RFC 7505 §3: one MX, preference 0, exchange the root; beside it the SPF and DMARC of a zone that sends none."""
+    cfg, zone = _with_zone(dev_values, {"name": "example.com", "records": [{"name": "@", "type": "A",
+                                                                           "content": "192.0.2.80"}]})
+    records = zone_records(cfg, zone)
+    assert [(r.name, r.content, r.priority) for r in records if r.type == "MX"] == [("example.com", ".", 0)]
+    assert [r.content for r in records if r.type == "TXT" and r.name == "example.com"] == ["v=spf1 -all"]
+    assert [r.content for r in records if r.name == "_dmarc.example.com"] == ["v=DMARC1; p=reject"]
+
+
+@pytest.mark.parametrize("mx", [
+    {"name": "@", "type": "MX", "content": "mail.example.org", "priority": 10},
+    {"name": "example.com.", "type": "MX", "content": "mx.other-provider.example.", "priority": 5},
+])
+def test_a_zone_with_its_own_mx_gets_no_null_mx(dev_values, mx):
+    cfg, zone = _with_zone(dev_values, {"name": "example.com", "records": [mx]})
+    assert [r.content for r in zone_records(cfg, zone) if r.type == "MX"] == [mx["content"].rstrip(".")]
+
+
+def test_an_mx_below_the_apex_leaves_the_apex_without_mail(dev_values):
+    cfg, zone = _with_zone(dev_values, {"name": "example.com", "records": [
+        {"name": "lists", "type": "MX", "content": "mail.example.org", "priority": 10}]})
+    mx = sorted((r.name, r.content, r.priority) for r in zone_records(cfg, zone) if r.type == "MX")
+    assert mx == [("example.com", ".", 0), ("lists.example.com", "mail.example.org", 10)]
+
+
+def test_the_isp_domain_gets_its_mail_hosts_mx_never_the_null_mx(prod_values):
+    cfg = parse_stack_config(prod_values)
+    primary = next(z for z in cfg.zones if z.name == cfg.organization.domain)
+    mx = [(r.content, r.priority) for r in zone_records(cfg, primary) if r.type == "MX"]
+    assert mx == [(cfg.fqdn(h), 10 * i) for i, h in enumerate(cfg.hosts_with("mail"), start=1)]
+    # Not even where the config (unvalidated here) lists no mail host: our domain is never said to take no mail.
+    mailless = cfg.model_copy(update={"hosts": [h for h in cfg.hosts if "mail" not in h.roles]})
+    assert [r for r in zone_records(mailless, primary) if r.type == "MX"] == []
+
+
+def test_every_repo_zone_without_mail_has_exactly_the_null_mx():
+    """Across the repo's stacks: a forward zone has the null MX alone, or mail exchangers and no null MX."""
+    for stack in ("prod", "dev", "lab"):
+        cfg = parse_stack_config(stack_values(stack))
+        for zone in cfg.zones:
+            apex = [(r.content, r.priority) for r in zone_records(cfg, zone) if r.type == "MX" and r.name == zone.name]
+            assert apex, (stack, zone.name)
+            assert apex == [(".", 0)] or (".", 0) not in apex, (stack, zone.name)
+
+
+def test_the_null_mx_reaches_cloudflare_as_the_root_with_preference_zero(mocks, dev_values):
+    """Cloudflare's MX: content is the mail server's name, "." for the null MX, and priority 0."""
+    cfg, zone = _with_zone(dev_values, {"name": "example.com"})
+
+    @pulumi.runtime.test
+    def run():
+        args = DnsZoneArgs(zone=zone.name, account_id="0" * 32, records=zone_records(cfg, zone))
+        return DnsZone(zone.name, args).zone.id
+
+    run()
+    mx = [r.inputs for r in mocks.resources if r.type == "cloudflare:index/dnsRecord:DnsRecord"
+          and r.inputs["type"] == "MX"]
+    assert [(m["name"], m["content"], m["priority"]) for m in mx] == [("example.com", ".", 0)]
+
+
+def test_the_null_mx_zone_file_loads_in_bind_as_preference_zero_to_the_root(tmp_path, dev_values):
+    """BIND's own reading (named-checkzone -D) of our forward zone file, parsed by dnspython: MX 0 ."""
+    cfg, zone = _with_zone(dev_values, {"name": "example.com", "records": [{"name": "www", "type": "A",
+                                                                           "content": "192.0.2.80"}]})
+    zone_file = forward_zone_file(cfg, zone)
+    path = tmp_path / "db.example.com"
+    path.write_text(zone_file.text)
+    loaded = run_tool(require_tool("named-checkzone"), "-D", "-o", "-", "example.com", str(path))
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    parsed = dns.zone.from_text(loaded.stdout, origin="example.com", relativize=False)
+    (mx,) = parsed.find_rdataset("example.com.", dns.rdatatype.MX)  # one MX: RFC 7505 §3
+    assert (mx.preference, mx.exchange) == (0, dns.name.root)

@@ -18,6 +18,7 @@ MANDATORY = {
     "mail-host-fcrdns",
     "prod-zones-protected",
     "webmail-certificate-matches",
+    "null-mx-alone",
 }
 ADVISORY = {
     "smtp-banner-matches-ptr",
@@ -29,6 +30,7 @@ ADVISORY = {
     "message-size-limit",
     "maildir-not-mbox",
     "one-dump-per-database",
+    "null-mx-sends-nothing",
 }
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import ipaddress
 import re
 
+import dns.name
+import dns.rdatatype
+import dns.zone
 import pytest
 
 from components.render.bind import (
@@ -309,6 +312,11 @@ def _zone(*records):
         (ZoneRecord("@", "MX", " 10 mail.example.net"), r"records\[0\]\.data"),
         (ZoneRecord("@", "MX", "1_0 mail.example.net"), r"records\[0\]\.data"),
         (ZoneRecord("@", "MX", "70000 mail.example.net"), r"records\[0\]\.data"),
+        # RFC 7505 §3: an MX to the root is the null MX, and its preference is 0.
+        (ZoneRecord("@", "MX", "10 ."), r"records\[0\]\.data"),
+        (ZoneRecord("@", "MX", "00 ."), r"records\[0\]\.data"),
+        (ZoneRecord("@", "MX", "0 .."), r"records\[0\]\.data"),
+        (ZoneRecord("@", "MX", "0 "), r"records\[0\]\.data"),
         (ZoneRecord(None, "A", "192.0.2.1"), r"records\[0\]\.owner"),
         (ZoneRecord("www", None, "192.0.2.1"), r"records\[0\]\.rrtype"),
     ],
@@ -392,3 +400,12 @@ def test_out_of_zone_records_would_silently_vanish(tmp_path):
     path.write_text(text + "mail.aexample.net.\tIN\tA\t192.0.2.3\n")
     result = run_tool(require_tool("named-checkzone"), "example.net", str(path))
     assert result.returncode == 0 and "out-of-zone" in result.stdout, result.stdout
+
+
+def test_the_null_mx_loads_as_preference_zero_to_the_root(tmp_path):
+    """RFC 7505 §3: 'MX 0 .' in master-file form; BIND loads it, and its dump reads back as the root."""
+    text = _zone(ZoneRecord("@", "MX", "0 ."), ZoneRecord("@", "TXT", "v=spf1 -all"))
+    assert "@\tIN\tMX\t0 .\n" in text
+    loaded = _check_zone(tmp_path, "example.net", text)
+    (mx,) = dns.zone.from_text(loaded, origin="example.net").find_rdataset("@", dns.rdatatype.MX)
+    assert (mx.preference, mx.exchange) == (0, dns.name.root)

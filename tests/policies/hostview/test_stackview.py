@@ -260,3 +260,17 @@ def test_the_deprecated_record_type_is_read_like_dns_record() -> None:
     assert view.addresses("webmail.example.net") == ["198.51.100.25"]
     assert view.values("example.net", "TXT") == ["v=spf1 mx -all"]
     assert view.unknowns == ["value of DNS record legacy-A-later"]
+
+
+def test_records_with_values_unknown_at_preview_are_kept_as_pending() -> None:
+    z = zone("example.org")
+    later = resource("cloudflare:index/dnsRecord:DnsRecord", "later-mx", {
+        "name": "@", "type": "MX", "content": UNKNOWN, "priority": 10, "zoneId": UNKNOWN}, zone=z)
+    unnamed = resource("cloudflare:index/dnsRecord:DnsRecord", "unnamed", {
+        "name": UNKNOWN, "type": "TXT", "content": "v=spf1 -all", "zoneId": UNKNOWN}, zone=z)
+    priority = resource("cloudflare:index/dnsRecord:DnsRecord", "priority", {
+        "name": "@", "type": "mx", "content": ".", "priority": UNKNOWN, "zoneId": UNKNOWN}, zone=z)
+    view = view_of(z, later, unnamed, priority)
+    assert [(name, rtype, urn.rsplit("::", 1)[-1]) for name, rtype, urn in view.pending_records] == [
+        ("example.org", "MX", "later-mx"), (None, "TXT", "unnamed"), ("example.org", "MX", "priority")]
+    assert view.values("example.org", "MX") == [""]  # the known part of the last one is still read

@@ -96,6 +96,17 @@ def test_fcrdns_outside_targets_are_skipped_with_a_note() -> None:
         [], "every MX target is outside the stack's zones: aspmx.l.google.com")
 
 
+def test_fcrdns_does_not_take_a_null_mx_for_a_mail_host() -> None:
+    # RFC 7505: "MX 0 ." names no host; a ptr-less broken host beside it is still found, without a note on ".".
+    parked = zone("example.org")
+    view = stack(ptr=None, extra_records=(parked, record("example.org", "MX", ".", 0, zone_resource=parked)))
+    (message,) = findings(mail_rules.fcrdns_findings, view)
+    assert message.endswith("25.113.0.203.in-addr.arpa PTR mail.example.net")
+    only_null = view_of(parked, record("example.org", "MX", ".", 0, zone_resource=parked))
+    assert run(mail_rules.fcrdns_findings, only_null) == (
+        [], "every MX is the null MX (RFC 7505): no mail host to check")
+
+
 def test_fcrdns_with_bind_zone_files_and_generate() -> None:
     forward = ("$TTL 300\n@ SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\n@ MX 10 mx\nns1 A 198.51.100.53\n"
                "$GENERATE 20-30 mx A 198.51.100.$\n")

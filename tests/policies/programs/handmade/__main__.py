@@ -50,6 +50,13 @@ record("www.example.net", "A", "198.51.100.11" if "dns-not-cohosted-with-web" in
 record("example.net", "NS", "ns1.example.net")
 spf = "v=spf1 ip4:198.51.100.25 +all" if "spf-valid" in broken else "v=spf1 ip4:198.51.100.25 -all"
 record("example.net", "TXT", spf)
+record("_dmarc.example.net", "TXT", "v=DMARC1; p=reject")
+# A name that accepts no mail (RFC 7505): the null MX alone, SPF passing nobody; the apex's p=reject covers it.
+record("noreply.example.net", "MX", ".", priority=0)
+if "null-mx-alone" in broken:
+    cloudflare.DnsRecord("mx-noreply-second", zone_id=zone.id, name="noreply", type="MX",
+                         content="mail.example.net", priority=20, ttl=1)
+record("noreply.example.net", "TXT", "v=spf1 ~all" if "null-mx-sends-nothing" in broken else "v=spf1 -all")
 
 ptr = "" if "mail-host-fcrdns" in broken else "25\tIN\tPTR\tmail.example.net.\n"
 deliver(

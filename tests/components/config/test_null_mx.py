@@ -8,19 +8,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from components.config import ConfigError, parse_stack_config
+from components.config import parse_stack_config
 from components.dns_data import zone_records
+from tests.components.config.refusals import refusal
 
 NULL_MX = {"name": "@", "type": "MX", "content": ".", "priority": 0}
-
-
-def refusal(values: dict, *fragments: str, project_dir: str | None = None) -> str:
-    with pytest.raises(ConfigError) as caught:
-        parse_stack_config(values, "Pulumi.prod.yaml", project_dir)
-    message = str(caught.value)
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
 
 
 def customer(prod_values: dict, *records: dict, name: str = "customer.org") -> dict:

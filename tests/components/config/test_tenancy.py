@@ -6,18 +6,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from components.config import ConfigError, parse_stack_config
+from components.config import parse_stack_config
 from components.config.tenancy import MAX_REPORTED
 from components.dns_data import zone_records
-
-
-def refusal(values: dict, *fragments: str, project_dir: str | None = None) -> str:
-    with pytest.raises(ConfigError) as caught:
-        parse_stack_config(values, "Pulumi.prod.yaml", project_dir)
-    message = str(caught.value)
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
+from tests.components.config.refusals import refusal
 
 
 def customer(prod_values: dict, name: str = "customer.org", *records: dict) -> dict:

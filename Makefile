@@ -7,9 +7,10 @@ PACK_VENV := policies/.venv
 STACK ?= dev
 # The daemons whose own checkers prove what we render (named-checkconf, nft, postconf, ...),
 # PostgreSQL and PHP for the backup and Roundcube checks, and what the lab runs beyond them:
-# Dovecot's IMAP server (our dovecot.conf serves IMAP) and openssl (stand-in certificates).
+# Dovecot's IMAP server (our dovecot.conf serves IMAP), openssl (stand-in certificates) and
+# OpenDKIM, the mail host's signing milter (opendkim-tools: opendkim-testkey, opendkim-genkey).
 DEBIAN_PACKAGES := bind9 bind9-dnsutils nftables postfix dovecot-core dovecot-imapd nginx \
-	policyd-rate-limit iproute2 postgresql php-cli openssl iptables
+	policyd-rate-limit iproute2 postgresql php-cli openssl iptables opendkim opendkim-tools
 
 .PHONY: preview test fuzz lint deps debian-packages venv pack-venv clean lab lab-down bench
 
@@ -27,7 +28,8 @@ $(PACK_VENV)/.installed: policies/requirements.txt
 	touch $@
 
 deps:
-	@missing=""; for c in named-checkconf nft postconf doveconf nginx policyd-rate-limit ip pg_ctlcluster php openssl; do \
+	@missing=""; for c in named-checkconf nft postconf doveconf nginx policyd-rate-limit ip pg_ctlcluster php openssl \
+	  opendkim opendkim-testkey; do \
 	  command -v $$c >/dev/null 2>&1 || [ -x /usr/sbin/$$c ] || missing=1; done; \
 	[ -x /usr/lib/dovecot/imap ] || missing=1; \
 	if [ -n "$$missing" ]; then \

@@ -14,9 +14,10 @@ directory (`<staged>.isp-swap`, same filesystem), gives that copy its final mode
 over the real path: atomic, and the bytes checked are the bytes installed, since only the
 deploying user can write in the staging directory (0700, checked again under the lock). Never a
 hard link: an SFTP copy into the staged path would then truncate the live file. The owner is the
-deploying user, as with `install` before. Staged copies are owner-only: the local copy writes
-them 0600; over SSH, `CopyToRemote` (SFTP) creates them with the server's default mode, which it
-cannot set, and the staging directory's 0700 keeps other users out.
+deploying user, as with `install` before, unless the file names one (`owner`, user:group: chown on the
+copy before the rename; a put-back restores the previous owner with the bytes). Staged copies are
+owner-only: the local copy writes them 0600; over SSH, `CopyToRemote` (SFTP) creates them with the
+server's default mode, which it cannot set, and the staging directory's 0700 keeps other users out.
 
 The staged copies persist between deliveries (each equals its installed file): a copy runs again
 only when its own content changes, as an in-place update of its resource (a local Command's
@@ -79,6 +80,9 @@ class ManagedFile:
     mode: str = "0644"
     role: str = ""  # resource-name suffix; defaults to the basename
     zone: str = ""  # set for a BIND zone file (its origin): the host sets its SOA serial (components/zone_serial.py)
+    # user:group the installed file belongs to ("" = the deploying user's, as before): a daemon that drops
+    # privileges and refuses a key others could read (opendkim's RequireSafeKeys) must own its 0600 key.
+    owner: str = ""
 
     @property
     def resource_role(self) -> str:
@@ -96,6 +100,9 @@ STATE_DIR = "/var/lib/isp-delivery"
 KEEP_BACKUPS = 5  # copies kept per file
 LOCK_WAIT_SECONDS = 300  # how long a delivery waits for another one to the same host
 _MODE_RE = re.compile(r"^[0-7]{3,4}$")
+# user:group as Debian's adduser allows system names (a leading letter or _, then letters, digits, _ and -).
+_NAME = r"[a-z_][a-z0-9_-]{0,31}"
+_OWNER_RE = re.compile(rf"^{_NAME}:{_NAME}$")
 
 # $1: a directory only this user may use. Created 0700 when absent; refused when it is a symlink,
 # another user's, or open to others: whoever can write in it could swap a staged file between the
@@ -176,6 +183,8 @@ def _check_files(files: Sequence[ManagedFile]) -> None:
         seen.add(path)
         if not _MODE_RE.match(managed.mode):
             raise ValueError(f"{path!r}: mode must be octal such as 0644, got {managed.mode!r}")
+        if managed.owner and not _OWNER_RE.fullmatch(managed.owner):
+            raise ValueError(f"{path!r}: owner must be user:group such as opendkim:opendkim, got {managed.owner!r}")
         if managed.zone:
             zone_serial.check_zone(managed.zone, path)
 
@@ -304,12 +313,15 @@ SWAP_SUFFIX = ".isp-swap"
 
 def swap_text(managed: ManagedFile) -> str:
     """The lines of an install script that put `managed` in place and keep its staged copy: a copy of the
-    staged file in the staging directory (same filesystem), given its final mode, renamed over the real
-    path (atomic). A fresh file (rm first): never written through a leftover, never a link to the live file."""
+    staged file in the staging directory (same filesystem), given its final owner and mode, renamed over the
+    real path (atomic: the file never appears with the wrong owner). A fresh file (rm first): never written
+    through a leftover, never a link to the live file. The owner before the mode: chown may clear set-id bits.
+    A put-back (`cp -p` from the kept copy) restores the previous owner and mode."""
     q = shlex.quote
     staged = staging_path(managed.path)
     swap = q(staged + SWAP_SUFFIX)
-    return "\n".join([f"rm -f -- {swap}", f"cp -- {q(staged)} {swap}", f"chmod {q(managed.mode)} {swap}",
+    owner = [f"chown -- {q(managed.owner)} {swap}"] if managed.owner else []
+    return "\n".join([f"rm -f -- {swap}", f"cp -- {q(staged)} {swap}", *owner, f"chmod {q(managed.mode)} {swap}",
                       f"mv -f -T -- {swap} {q(managed.path)}"])
 
 

@@ -3,6 +3,8 @@
 One place decides which names exist and where they point, so that the forward records on
 Cloudflare, the PTRs in our BIND zone files and the mail host's banner all agree
 (lessons 5 and 7: FCrDNS), and SPF names exactly the addresses our mail leaves from (6).
+Every zone gets DMARC (RFC 7489) with reports to organization.contactEmail; every hosted mail
+domain (components/config/mail_auth.py) its DKIM keys, MTA-STS and TLS-RPT (lesson 6).
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ import ipaddress
 from dataclasses import dataclass
 
 from components.config import CustomerPool, StackConfig, Zone
+from components.config.mail_auth import dmarc_policy, is_hosted_mail_domain
 from components.config.null_mx import NULL_MX_EXCHANGE, NULL_MX_PREFERENCE, is_null_mx
+from components.config.tenancy import within
+from components.render import mtasts
 from components.render.bind import (
     GeneratedRange,
     ZoneRecord,
@@ -75,10 +80,7 @@ def spf_record(cfg: StackConfig) -> str:
 def zone_records(cfg: StackConfig, zone: Zone) -> list[RecordSpec]:
     """Every record of a Cloudflare zone: the user's own, then what the stack adds."""
     domain = cfg.organization.domain
-    records = [
-        RecordSpec(_absolute(r.name, zone.name), r.type, _content(r.type, r.content), r.ttl, r.priority, r.proxied)
-        for r in zone.records
-    ]
+    records = _user_records(zone)
     if zone.name == domain:
         records += _primary_zone_records(cfg)
     apex_mx = [r for r in records if r.type == "MX" and r.name == zone.name]
@@ -91,11 +93,102 @@ def zone_records(cfg: StackConfig, zone: Zone) -> list[RecordSpec]:
     if not has_spf:
         # A zone that sends no mail still says so: "v=spf1 -all" stops spoofing of it.
         records.append(RecordSpec(zone.name, "TXT", spf_record(cfg) if has_mx else "v=spf1 -all"))
-    dmarc_name = f"_dmarc.{zone.name}"
-    if not any(r.name == dmarc_name and r.type == "TXT" for r in records):
-        report = f"; rua=mailto:{cfg.organization.contact_email}" if zone.name == domain else ""
-        records.append(RecordSpec(dmarc_name, "TXT", f"v=DMARC1; p={zone.dmarc_policy}{report}"))
+    _add_unless_written(records, RecordSpec(f"_dmarc.{zone.name}", "TXT", dmarc_record(cfg, zone)))
+    if within(_report_domain(cfg), zone.name) and zone is _report_zone(cfg):  # the cheap test first: 10,000 zones
+        records += _report_authorizations(cfg)
+    if is_hosted_mail_domain(cfg, zone):
+        records += _mail_auth_records(cfg, zone, records)
     return _dedupe(records)
+
+
+def _user_records(zone: Zone) -> list[RecordSpec]:
+    return [
+        RecordSpec(_absolute(r.name, zone.name), r.type, _content(r.type, r.content), r.ttl, r.priority, r.proxied)
+        for r in zone.records
+    ]
+
+
+def _add_unless_written(records: list[RecordSpec], record: RecordSpec) -> None:
+    """The operator's own record of that name and type wins over the derived one (a CNAME over any)."""
+    if not any(r.name == record.name and (r.type == record.type or "CNAME" in (r.type, record.type))
+               for r in records):
+        records.append(record)
+
+
+def dmarc_record(cfg: StackConfig, zone: Zone) -> str:
+    """`v=DMARC1; p=...; adkim=...; aspf=...; rua=mailto:...` (RFC 7489 §6.3: v first, then p)."""
+    alignment = "s" if zone.dmarc_alignment == "strict" else "r"
+    return (f"v=DMARC1; p={dmarc_policy(cfg, zone)}; adkim={alignment}; aspf={alignment}; "
+            f"rua=mailto:{cfg.organization.contact_email}")
+
+
+def _report_domain(cfg: StackConfig) -> str:
+    return cfg.organization.contact_email.rpartition("@")[2]
+
+
+def _report_zone(cfg: StackConfig) -> Zone | None:
+    """The zone of ours holding the contact mailbox's domain (the longest that does), if any."""
+    report_domain = _report_domain(cfg)
+    holders = [z for z in cfg.zones if within(report_domain, z.name)]
+    return max(holders, key=lambda z: len(z.name), default=None)
+
+
+def _report_authorizations(cfg: StackConfig) -> list[RecordSpec]:
+    """RFC 7489 §7.1: a report receiver outside a domain says it accepts that domain's reports, with
+    `<domain>._report._dmarc.<receiver>` TXT "v=DMARC1"; without it reporters drop the rua."""
+    report_domain = _report_domain(cfg)
+    out = []
+    for zone in cfg.zones:
+        name = f"{zone.name}._report._dmarc.{report_domain}"
+        # A name over 253 characters cannot exist; that zone's reports are the only ones lost.
+        if not within(zone.name, report_domain) and len(name) <= 253:
+            out.append(RecordSpec(name, "TXT", "v=DMARC1"))
+    return out
+
+
+def _apex_mx_hosts(records: list[RecordSpec], zone: Zone) -> list[str]:
+    """The zone's MX hosts in MX order (preference, then as listed); the null MX is none."""
+    apex = sorted((r.priority or 0, i, r.content) for i, r in enumerate(records)
+                  if r.type == "MX" and r.name == zone.name and not is_null_mx(r.type, r.content))
+    return list(dict.fromkeys(content.lower() for _, _, content in apex))
+
+
+def _tls_report_uris(cfg: StackConfig) -> list[str]:
+    return list(cfg.mail.tls_rpt.rua or [f"mailto:{cfg.organization.contact_email}"])
+
+
+def _mail_auth_records(cfg: StackConfig, zone: Zone, records: list[RecordSpec]) -> list[RecordSpec]:
+    """A hosted mail domain's DKIM keys (RFC 6376 §3.6.2.1), MTA-STS (RFC 8461 §3.1) and TLS-RPT (RFC 8460 §3)."""
+    out = list(records)
+    if cfg.mail.dkim is not None:
+        for key in cfg.mail.dkim.keys:
+            _add_unless_written(out, RecordSpec(f"{key.selector}._domainkey.{zone.name}", "TXT",
+                                                f"v=DKIM1; k={key.algorithm}; p={key.public_key}"))
+    mx_hosts = _apex_mx_hosts(records, zone)
+    if not mx_hosts:
+        return out[len(records):]  # accepts no mail: nothing to secure or report on
+    if cfg.mail.mta_sts is not None:
+        policy = mtasts.render_mta_sts_policy(cfg.mail.mta_sts.mode, mx_hosts, cfg.mail.mta_sts.max_age)
+        _add_unless_written(out, RecordSpec(f"_mta-sts.{zone.name}", "TXT",
+                                            mtasts.mta_sts_record(mtasts.policy_id(policy))))
+        _add_unless_written(out, RecordSpec(f"mta-sts.{zone.name}", "CNAME", cfg.fqdn(cfg.hosts_with("web")[0])))
+    _add_unless_written(out, RecordSpec(f"_smtp._tls.{zone.name}", "TXT", mtasts.tls_rpt_record(_tls_report_uris(cfg))))
+    return out[len(records):]
+
+
+def mta_sts_policies(cfg: StackConfig) -> dict[str, str]:
+    """The MTA-STS policy text of each hosted mail domain that receives mail, as served at
+    https://mta-sts.<domain>/.well-known/mta-sts.txt (RFC 8461 §3.2); empty without mail.mtaSts."""
+    if cfg.mail.mta_sts is None:
+        return {}
+    out = {}
+    for zone in cfg.zones:
+        if not is_hosted_mail_domain(cfg, zone):
+            continue
+        records = _user_records(zone) + (_primary_zone_records(cfg) if zone.name == cfg.organization.domain else [])
+        if mx_hosts := _apex_mx_hosts(records, zone):
+            out[zone.name] = mtasts.render_mta_sts_policy(cfg.mail.mta_sts.mode, mx_hosts, cfg.mail.mta_sts.max_age)
+    return out
 
 
 def _content(rtype: str, content: str) -> str:

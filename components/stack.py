@@ -23,17 +23,27 @@ import pulumi
 from pydantic import BaseModel
 
 from components.config import ACME_CLOUDFLARE_TOKEN, CONFIG_NAMESPACE, WEBMAIL_TLS_KEY, ConfigError, StackConfig
+from components.config.keys import MTA_STS_TLS_KEY
+from components.config.mail_auth import hosted_mail_domains
 from components.config.zones_from import ZoneListError, listed_zones
 from components.database_backup import DatabaseBackup, DatabaseBackupArgs
 from components.delivery import HostConnection
-from components.dns_data import ZoneFile, forward_zone_file, pool_zone_file, reverse_zones, zone_records
+from components.dns_data import (
+    ZoneFile,
+    forward_zone_file,
+    mta_sts_policies,
+    pool_zone_file,
+    reverse_zones,
+    zone_records,
+)
 from components.dns_zone import DnsZone, DnsZoneArgs
 from components.gateway import Gateway, GatewayArgs, NatMapping, PublishedService, deploy_path
-from components.mail_host import MailHost, MailHostArgs
+from components.mail_host import DkimSigningKey, MailHost, MailHostArgs, MailHostDkim
 from components.name_server import NameServer, NameServerArgs
 from components.refusals import explain
+from components.render.nginx import MTA_STS_LABEL
 from components.reverse_zone import HostPtr, ReverseZone, ReverseZoneArgs
-from components.web_host import WebHost, WebHostArgs, WebmailSite
+from components.web_host import MtaStsSite, WebHost, WebHostArgs, WebmailSite
 
 # How the plan reads a secret config key: `pulumi.Config("isp").require_secret` in the program (an
 # Output; nothing is decrypted here), a stand-in in tests.
@@ -217,6 +227,13 @@ class _Planner:
 
     def _mail_hosts(self) -> list[MailHostArgs]:
         cfg, out = self.cfg, []
+        dkim = None
+        if cfg.mail.dkim is not None:  # lesson 6: every mail host signs every hosted mail domain
+            with self.within(["mail.dkim", "zones", "organization"], "DKIM signing"):
+                dkim = MailHostDkim(domains=hosted_mail_domains(cfg), signing_keys=[
+                    DkimSigningKey(selector=key.selector, algorithm=key.algorithm, public_key=key.public_key,
+                                   private_key=self.secret(key.private_key_config))
+                    for key in cfg.mail.dkim.signing_keys])
         for i, host in enumerate(cfg.hosts):
             if "mail" not in host.roles:
                 continue
@@ -232,6 +249,7 @@ class _Planner:
                     customer_pools=self._pools(),
                     dialup_pools=self._pools("dialup"),
                     mail=cfg.mail,
+                    dkim=dkim,
                 )
                 self._add(MailHost, host.name, args)
                 out.append(args)
@@ -243,10 +261,16 @@ class _Planner:
     def _web_hosts(self, mail: list[MailHostArgs]) -> None:
         cfg = self.cfg
         domain = cfg.organization.domain
+        # MTA-STS (RFC 8461 §3.3): the first web host serves the policy of every hosted mail domain,
+        # as mta-sts.<domain> (the name the zones point at it).
+        mta_sts_host = next((h.name for h in cfg.hosts if "web" in h.roles), None) if cfg.mail.mta_sts else None
         for i, host in enumerate(cfg.hosts):
             if not {"web", "webmail"} & set(host.roles):
                 continue
-            with self.within([f"hosts[{i}]", "webmail", "organization", "hosts"], f"web host {host.name}"):
+            scope = [f"hosts[{i}]", "webmail", "organization", "hosts"]
+            if host.name == mta_sts_host:
+                scope += ["mail.mtaSts", "zones"]
+            with self.within(scope, f"web host {host.name}"):
                 webmail = None
                 if "webmail" in host.roles:
                     tls = cfg.webmail.certificate
@@ -259,10 +283,27 @@ class _Planner:
                         private_key=self.secret(WEBMAIL_TLS_KEY) if tls.source == "provided" else None,
                         cloudflare_token=self.secret(ACME_CLOUDFLARE_TOKEN) if tls.challenge_via_cloudflare else None,
                     )
+                mta_sts = []
+                if host.name == mta_sts_host:
+                    tls = cfg.mail.mta_sts.certificate
+                    private_key = self.secret(MTA_STS_TLS_KEY) if tls.source == "provided" else None
+                    token = self.secret(ACME_CLOUDFLARE_TOKEN) if tls.challenge_via_cloudflare else None
+                    mta_sts = [
+                        MtaStsSite(
+                            name=f"{MTA_STS_LABEL}.{mail_domain}",
+                            policy=policy,
+                            certificate=tls,
+                            acme_email=tls.email or cfg.organization.contact_email,
+                            private_key=private_key,
+                            cloudflare_token=token,
+                        )
+                        for mail_domain, policy in mta_sts_policies(cfg).items()
+                    ]
                 self._add(WebHost, host.name, WebHostArgs(
                     connection=self.connections[host.name],
                     www_names=[f"www.{domain}", domain] if "web" in host.roles else [],
                     webmail=webmail,
+                    mta_sts=mta_sts,
                 ))
 
     def _gateway(self, mail: list[MailHostArgs]) -> None:

@@ -30,6 +30,8 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
+from lab.mailauth_agent import ACTIONS as MAIL_AUTH_ACTIONS
+
 
 def dns_queries(server: str, queries: list[list[str]], source: str | None = None, timeout: float = 4.0,
                 recursion_desired: bool = True, tries: int = 2) -> dict[str, Any]:
@@ -245,7 +247,7 @@ def http(host: str, port: int, host_header: str, path: str = "/", source: str | 
 
 
 ACTIONS = {"dns": dns_queries, "tcp": tcp, "smtp": smtp, "spf": spf, "tls": tls, "openssl_verify": openssl_verify,
-           "http": http}
+           "http": http, **MAIL_AUTH_ACTIONS}
 
 
 def main(argv: list[str]) -> int:

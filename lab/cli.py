@@ -28,7 +28,7 @@ from lab.system import BUILD_DIR, project_env, python_in, require_root_and_tools
 from lab.topology import Topology, build_topology
 
 TOOLS = ("ip", "nsenter", "nft", "named", "rndc", "postfix", "dovecot", "doveadm", "nginx", "policyd-rate-limit",
-         "openssl", "useradd", "chpasswd", "pg_dump", "pg_restore", "psql", "setpriv", "systemd-analyze")
+         "openssl", "useradd", "chpasswd", "pg_dump", "pg_restore", "psql", "setpriv", "systemd-analyze", "opendkim")
 INVENTORY = BUILD_DIR / "inventory.json"
 SINK_LOG = BUILD_DIR / "internet" / "sink.jsonl"
 
@@ -108,6 +108,11 @@ def after_delivery(topology: Topology) -> None:
             lab_hosts.wait_until_listening(host, 587)
             lab_hosts.wait_for_socket(host, "/var/spool/postfix/private/auth")
             lab_hosts.wait_for_socket(host, "/var/spool/postfix/ratelimit/policy")
+            from lab.mailauth_setup import installed_milter_port
+
+            milter = installed_milter_port(host.root)
+            if milter is not None:  # OpenDKIM, once the stack delivers its configuration
+                lab_hosts.wait_until_listening(host, milter)
         if {"web", "webmail"} & set(host.roles):
             lab_hosts.wait_until_listening(host, 80)
             lab_hosts.wait_until_listening(host, 443)

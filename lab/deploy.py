@@ -230,13 +230,18 @@ def render_plan(stack: str, overrides: Sequence[str] = (), out: Path | None = No
 def lab_inputs(stack: str, overrides: Sequence[str] = (),
                project_dir: Path = PROJECT_DIR) -> tuple[list[str], dict[str, Path]]:
     """What the lab hands the program besides its stack file: a provided webmail certificate
-    issued by the lab's CA (`--set`) and its key (a secret file), as a user would configure them."""
+    issued by the lab's CA (`--set`) and its key (a secret file), the DKIM key and the MTA-STS
+    certificate (lab/mailauth_setup.py), as a user would configure them."""
     cfg = load_lab(stack, parse_overrides(overrides), project_dir).cfg
-    if not cfg.hosts_with("webmail") or cfg.webmail.certificate.source != "provided":
-        return [], {}
+    from lab.mailauth_setup import mail_auth_inputs
     from lab.pki import ensure_webmail_pki
 
-    return ensure_webmail_pki(cfg.webmail_fqdn).overrides()
+    pairs: list[str] = []
+    secret_files: dict[str, Path] = {}
+    if cfg.hosts_with("webmail") and cfg.webmail.certificate.source == "provided":
+        pairs, secret_files = ensure_webmail_pki(cfg.webmail_fqdn).overrides()
+    mail_pairs, mail_secrets = mail_auth_inputs(cfg)  # DKIM key, MTA-STS certificate (lab/mailauth_setup.py)
+    return [*pairs, *mail_pairs], {**secret_files, **mail_secrets}
 
 
 def execute(steps: Iterable[Step], *, cwd: Path = PROJECT_DIR, timeout: float = STEP_TIMEOUT,

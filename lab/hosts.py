@@ -194,12 +194,24 @@ def ensure_hosts(topology: Topology, plan: Plan) -> list[str]:
             password = account_password(account).read_text().strip()
             # chpasswd reads the pair on stdin: the password is in no argv and no output.
             host_run(host, "chpasswd", input_text=f"{account}:{password}\n")
+            install_mail_certificates(host, certificates(plan, host))
         for service in host.services:
             state = host_run(host, f"systemctl is-active {service}", check=False).stdout.strip()
             if state != "active":
                 host_run(host, f"systemctl start {service}", timeout=60)
                 started.append(f"{host.name}: {service}")
     return started
+
+
+def install_mail_certificates(host: LabHost, pairs: Iterable[tuple[str, str]]) -> None:
+    """The mail host's own certificate from the lab CA in place of the stand-in (lab/mailauth_setup.py):
+    what an MTA-STS sender trusting the lab CA can verify on STARTTLS."""
+    from lab.mailauth_setup import install_mail_certificate_script, mail_host_certificate
+
+    for cert, key in pairs:
+        if Path(cert).parent.name == host.fqdn:
+            pem, private = mail_host_certificate(host.fqdn)
+            host_run(host, install_mail_certificate_script(cert, key), input_text=pem + private)
 
 
 def wait_until_listening(host: LabHost, port: int, timeout: float = 15) -> None:

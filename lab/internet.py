@@ -7,7 +7,9 @@
   trust anchor for it at run time (`rndc nta .`), nothing in our named.conf changes.
 - An SMTP sink on `mx.<domain>`:25 and a submission sink on :587 that accept everything and
   log every connection and message (peer address, HELO, envelope) as JSON lines, which the
-  probes read: where a mail from our mail host really came from.
+  probes read: where a mail from our mail host really came from. Each message's data is kept
+  as received (`messages/<ns>.eml` next to the log, named in its record as `raw_file`), so a
+  probe can verify its DKIM signatures as a receiver would.
 
 `python -m lab.internet CONFIG.json` runs them all until killed (the lab starts it detached).
 """
@@ -35,6 +37,7 @@ import dns.rrset
 import dns.zone
 
 SINK_MAX_MESSAGE = 10 * 1024 * 1024
+SINK_MESSAGES_DIRNAME = "messages"  # next to the sink's log: one .eml file per message received
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,6 +85,7 @@ def internet_config(topology: Any, sink_log: Path) -> dict[str, Any]:
             {"address": str(inet.mail_sink), "port": 587, "banner": f"mx.{domain} ESMTP lab submission sink"},
         ],
         "sink_log": str(sink_log),
+        "sink_messages": str(Path(str(sink_log)).parent / SINK_MESSAGES_DIRNAME),
     }
 
 
@@ -208,9 +212,18 @@ async def _dns_stream(zone: AuthoritativeZone, reader: asyncio.StreamReader, wri
 
 
 class SinkLog:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, messages: Path):
         self.path = path
+        self.messages = messages
         path.parent.mkdir(parents=True, exist_ok=True)
+
+    def keep(self, data: bytes) -> Path:
+        """The message exactly as received (headers and body, dots unstuffed), so that a probe can
+        verify its signatures as a receiver would: one file per message next to the log."""
+        self.messages.mkdir(parents=True, exist_ok=True)
+        path = self.messages / f"{time.time_ns()}.eml"
+        path.write_bytes(data)
+        return path
 
     def write(self, record: dict[str, Any]) -> None:
         with self.path.open("a", encoding="utf-8") as handle:
@@ -253,11 +266,14 @@ async def _smtp_session(banner: str, port: int, log: SinkLog, reader: asyncio.St
                     chunk = await asyncio.wait_for(reader.readline(), 30)
                     if not chunk or chunk in (b".\r\n", b".\n"):
                         break
+                    if chunk.startswith(b"."):
+                        chunk = chunk[1:]  # RFC 5321 §4.5.2: the receiver removes the transparency dot
                     if len(body) < SINK_MAX_MESSAGE:
                         body += chunk
                 log.write({"event": "message", "port": port, "peer": peer, "local": local, "helo": helo,
                            "mail_from": mail_from, "rcpt_to": rcpts, "bytes": len(body),
-                           "headers": body.split(b"\r\n\r\n", 1)[0].decode(errors="replace")[:2000]})
+                           "headers": body.split(b"\r\n\r\n", 1)[0].decode(errors="replace")[:2000],
+                           "raw_file": str(log.keep(bytes(body)))})
                 await reply("250 2.0.0 Ok: queued by the lab sink")
             elif verb in ("RSET", "NOOP"):
                 await reply("250 2.0.0 Ok")
@@ -281,7 +297,7 @@ async def serve(config: dict[str, Any]) -> None:
             transport, _ = await loop.create_datagram_endpoint(lambda z=zone: _DnsDatagram(z), local_addr=(address, 53))
             servers.append(transport)
             servers.append(await asyncio.start_server(lambda r, w, z=zone: _dns_stream(z, r, w), address, 53))
-    log = SinkLog(Path(config["sink_log"]))
+    log = SinkLog(Path(config["sink_log"]), Path(config["sink_messages"]))
     for entry in config["smtp"]:
         servers.append(await asyncio.start_server(
             lambda r, w, e=entry: _smtp_session(e["banner"], e["port"], log, r, w), entry["address"], entry["port"]))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -29,6 +30,7 @@ from lab.system import BUILD_DIR
 SECRETS_DIR = BUILD_DIR / "secrets"
 VALID_DAYS = 30
 WEBMAIL_TLS_KEY = "isp:webmailTlsKey"
+LAB_CA_NAME = "ISP lab CA (build/lab, not trusted anywhere else)"
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,8 @@ def make_ca(*, name: str, now: datetime.datetime, days: int = VALID_DAYS) -> tup
 
 
 def issue_leaf(name: str, *, ca_cert: bytes, ca_key: bytes, now: datetime.datetime,
-               days: int = VALID_DAYS) -> tuple[bytes, bytes]:
-    """(certificate, key) as PEM for exactly `name` (its only SAN), signed by the CA."""
+               days: int = VALID_DAYS, more_names: tuple[str, ...] = ()) -> tuple[bytes, bytes]:
+    """(certificate, key) as PEM for exactly `name` (and `more_names`: its only SANs), signed by the CA."""
     issuer = x509.load_pem_x509_certificate(ca_cert)
     signer = serialization.load_pem_private_key(ca_key, password=None)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -91,7 +93,8 @@ def issue_leaf(name: str, *, ca_cert: bytes, ca_key: bytes, now: datetime.dateti
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
             .issuer_name(issuer.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=days))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in (name, *more_names)]),
+                           critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False)
@@ -119,10 +122,40 @@ def ensure_webmail_pki(name: str, *, secrets_dir: Path | None = None,
     pki = WebmailPki(name=name, ca_cert=secrets_dir / "lab-ca.pem", cert=secrets_dir / f"{name}.pem",
                      key=secrets_dir / f"{name}.key")
     if not _usable(pki, now):
-        ca, ca_key = make_ca(name="ISP lab CA (build/lab, not trusted anywhere else)", now=now)
+        ca, ca_key = make_ca(name=LAB_CA_NAME, now=now)
         leaf, key = issue_leaf(name, ca_cert=ca, ca_key=ca_key, now=now)
         _write_private(pki.ca_key, ca_key)
         _write_private(pki.key, key)
         _write_private(pki.cert, leaf)
         _write_private(pki.ca_cert, ca)
     return pki
+
+
+def ensure_lab_leaf(names: list[str], *, secrets_dir: Path | None = None,
+                    now: datetime.datetime | None = None) -> tuple[Path, Path]:
+    """(certificate, key) files from the lab CA for exactly `names`, kept per lab like the webmail
+    pair; issued again when missing, stale, for other names, or signed by an earlier CA (a new CA
+    is made with a new webmail pair, so call `ensure_webmail_pki` first; a lab without webmail gets
+    its CA here)."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    secrets_dir = secrets_dir or SECRETS_DIR
+    ca_cert, ca_key = secrets_dir / "lab-ca.pem", secrets_dir / "lab-ca.key"
+    if not (ca_cert.exists() and ca_key.exists()):
+        made, made_key = make_ca(name=LAB_CA_NAME, now=now)
+        _write_private(ca_key, made_key)
+        _write_private(ca_cert, made)
+    cert, key = secrets_dir / f"{names[0]}.pem", secrets_dir / f"{names[0]}.key"
+    try:
+        leaf = x509.load_pem_x509_certificate(cert.read_bytes())
+        leaf.verify_directly_issued_by(x509.load_pem_x509_certificate(ca_cert.read_bytes()))
+        sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.DNSName)
+        usable = sans == names and key.exists() and leaf.not_valid_after_utc - now > datetime.timedelta(days=1)
+    except (OSError, ValueError, TypeError, x509.ExtensionNotFound, InvalidSignature):
+        usable = False
+    if not usable:
+        pem, private = issue_leaf(names[0], ca_cert=ca_cert.read_bytes(), ca_key=ca_key.read_bytes(), now=now,
+                                  more_names=tuple(names[1:]))
+        _write_private(key, private)
+        _write_private(cert, pem)
+    return cert, key

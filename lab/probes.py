@@ -24,6 +24,7 @@ from typing import Any
 
 from lab.deploy import Plan, execute
 from lab.hosts import account_password, host_run
+from lab.mailauth_probes import MAIL_AUTH_PROBES
 from lab.serials import probe_zone_serial
 from lab.settings import LabError
 from lab.system import BUILD_DIR, project_env, python_in, run, wait_for
@@ -606,6 +607,7 @@ PROBES: list[tuple[str, str, str, Callable[[Lab], tuple[bool, list[str]]]]] = [
     ("daily-limit", "2", "the per-account daily limit refuses message N+1", probe_daily_limit),
     ("maildir", "12", "a delivered message lands in a Maildir", probe_maildir),
     ("spf", "6", "SPF of our domain passes for the mail host's public address (pyspf)", probe_spf),
+    *MAIL_AUTH_PROBES,  # dkim, mta-sts, mail-auth-audit (lab/mailauth_probes.py)
     ("dns-not-www", "8", "www and ns1 are different hosts", probe_dns_not_www),
     ("backup-restore", "9", "the delivered backup job writes one file per database; one restores alone",
      probe_backup_restore),

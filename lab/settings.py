@@ -2,8 +2,9 @@
 
 The `lab:` namespace holds what only the lab needs (the stand-in outside world, the customer
 host, the test mail account); the Pulumi program never reads it. `--set KEY=JSON` overrides
-merge into the stack's config before anything runs (objects merge key by key), which is how a
-deliberately broken lab (recursion opened to any) is built from the real one.
+merge into the stack's config before anything runs (objects merge key by key; `KEY=null` removes
+the key), which is how a deliberately broken lab (recursion opened to any, DKIM signing removed)
+is built from the real one.
 """
 
 from __future__ import annotations
@@ -93,9 +94,11 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
         if not sep or ":" not in key:
             raise LabError(f"--set {pair!r}: write NAMESPACE:KEY=JSON, e.g. isp:dns={{\"recursionClients\":[\"any\"]}}")
         try:
-            overrides[key] = json.loads(text)
+            value = json.loads(text)
         except ValueError:
-            overrides[key] = text
+            value = text
+        # The same key twice (the lab's own certificate, then a caller's change): objects merge, the later wins.
+        overrides[key] = merge(overrides[key], value) if key in overrides and value is not None else value
     return overrides
 
 
@@ -116,6 +119,10 @@ def load_lab(stack: str = "lab", overrides: Mapping[str, Any] | None = None,
         config[key] = value
         secret_keys.add(key)
     for key, value in (overrides or {}).items():
+        if value is None:  # `--set KEY=null` unsets the key, as `pulumi config rm KEY` (a secret too)
+            config.pop(key, None)
+            secret_keys.discard(key)
+            continue
         current = _decoded(config[key]) if key in config else None
         merged = merge(current, value) if current is not None else value
         config[key] = merged if isinstance(merged, str) else json.dumps(merged, sort_keys=True, separators=(",", ":"))

@@ -49,7 +49,7 @@ SWITCH_BRIDGE = "br0"
 # Daemons a host runs, by role, in start order (the lab's `systemctl` knows these names).
 SERVICES_BY_ROLE = {
     "dns": ("named",),
-    "mail": ("policyd-rate-limit", "dovecot", "postfix"),
+    "mail": ("policyd-rate-limit", "opendkim", "dovecot", "postfix"),  # the milter before Postfix needs it
     "web": ("nginx",),
     "webmail": ("nginx",),
     "db": ("postgresql",),

@@ -12,9 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rules import backup, dns, gateway, hosting, mail, nullmx, web  # noqa: F401 - importing declares their policies
+from rules import dkim as dkim_rules  # noqa: F401 - importing declares its policies
+from rules import mtastls as mtastls_rules  # noqa: F401 - importing declares its policy
+from rules import mtasts as mtasts_rules  # noqa: F401 - importing declares its policies
 from rules.kit import DECLARED, Declaration
 
-RULE_MODULES = (dns, nullmx, hosting, mail, gateway, backup, web)
+RULE_MODULES = (dns, nullmx, dkim_rules, mtasts_rules, mtastls_rules, hosting, mail, gateway, backup, web)
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,8 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson(4, "SMTP AUTH and submission on 587/465 (2525)", ("MailHost",), ("submission-auth",)),
     Lesson(5, "rDNS of the mail host = its banner, FCrDNS", ("ReverseZone", "DnsZone", "MailHost"),
            ("fcrdns", "smtp-banner")),
-    Lesson(6, "SPF", ("DnsZone",), ("spf",)),
+    Lesson(6, "SPF, DKIM and DMARC", ("DnsZone", "MailHost", "WebHost"),
+           ("spf", "dkim", "mta-sts", "mail-auth-audit")),
     Lesson(7, "1:1 NAT for the mail host", ("MailHost", "Gateway"), ("nat-1to1",)),
     Lesson(8, "DNS and WWW never on one host", ("NameServer", "WebHost"), ("dns-not-www",)),
     Lesson(9, "One dump file per database", ("DatabaseBackup",), ("backup-restore",)),
@@ -48,9 +52,12 @@ LESSONS: tuple[Lesson, ...] = (
 
 
 def declarations() -> list[Declaration]:
-    """Every declared policy, in lesson order (the pack's order)."""
+    """Every declared policy, in lesson order, then RULE_MODULES order (the pack's order), whichever
+    rule module a process imported first."""
     order = {lesson.number: i for i, lesson in enumerate(LESSONS)}
-    return sorted(DECLARED, key=lambda d: order.get(d.lesson, len(order)))
+    modules = {module.__name__: i for i, module in enumerate(RULE_MODULES)}
+    return sorted(DECLARED, key=lambda d: (order.get(d.lesson, len(order)),
+                                           modules.get(d.rule.__module__, len(modules))))
 
 
 def lesson(number: int | str) -> Lesson:

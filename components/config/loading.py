@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 
 from components.config.keys import CONFIG_NAMESPACE, SECRET_KEYS
+from components.config.mail_auth import default_private_key_config
 from components.config.model import StackConfig
 from components.config.redaction import printable, redacted, scrub, shown
 from components.config.zones_from import ZoneListError, listed_zones
@@ -29,7 +30,8 @@ class ConfigError(ValueError):
 
 
 _PLAIN_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SECRET_KEYS_TEXT = ", ".join(SECRET_KEYS) + " or the key a host's sshKeyConfig names"
+_SECRET_KEYS_TEXT = (", ".join(SECRET_KEYS) + ", the key a host's sshKeyConfig names or the key a DKIM key's "
+                     "privateKeyConfig names (default dkimKey_<selector>)")
 
 
 def _name(part: str, as_written: bool) -> str:
@@ -172,8 +174,9 @@ def model_keys() -> set[str]:
 def split_secrets(raw: Mapping[str, Any], secret: Collection[str], stack_file: str) -> dict[str, Any]:
     """The model's values: `raw` without the secret keys the program reads with `require_secret`.
 
-    The secret keys are SECRET_KEYS and each key a host's `sshKeyConfig` names (never a setting of
-    the model: that would drop the setting). A key the engine marks `secret` must be one of them: a
+    The secret keys are SECRET_KEYS, each key a host's `sshKeyConfig` names and each key a DKIM key's
+    `privateKeyConfig` names (never a setting of the model: that would drop the setting; the model
+    refuses a privateKeyConfig naming another secret). A key the engine marks `secret` must be one of them: a
     `secure:` value nested in a setting (which makes the whole setting secret) or a mistyped secret
     key is refused, naming the key and never showing its value.
     """
@@ -181,6 +184,7 @@ def split_secrets(raw: Mapping[str, Any], secret: Collection[str], stack_file: s
     hosts = raw.get("hosts")
     named = {h.get("sshKeyConfig", "sshPrivateKey") for h in hosts if isinstance(h, dict)} if isinstance(
         hosts, list) else set()
+    named |= _dkim_secret_keys(raw.get("mail"))
     allowed = (set(SECRET_KEYS) | {k for k in named if isinstance(k, str)}) - settings
     problems = []
     for key in sorted(set(secret) - allowed):
@@ -194,6 +198,22 @@ def split_secrets(raw: Mapping[str, Any], secret: Collection[str], stack_file: s
     if problems:
         raise ConfigError(_invalid(stack_file, problems))
     return {key: value for key, value in raw.items() if key not in allowed}
+
+
+def _dkim_secret_keys(mail: Any) -> set[Any]:
+    """The secret keys `mail.dkim.keys[]` name: each privateKeyConfig, or its default from the selector."""
+    dkim = mail.get("dkim") if isinstance(mail, dict) else None
+    keys = dkim.get("keys") if isinstance(dkim, dict) else None
+    named: set[Any] = set()
+    for key in keys if isinstance(keys, list) else ():
+        if not isinstance(key, dict):
+            continue
+        name = key.get("privateKeyConfig", key.get("private_key_config"))
+        if name is None and isinstance(key.get("selector"), str):
+            name = default_private_key_config(key["selector"])
+        if isinstance(name, str):
+            named.add(name)
+    return named
 
 
 def load_stack_config() -> StackConfig:

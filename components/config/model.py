@@ -39,6 +39,13 @@ from components.config.fields import (
     mailbox,
     record_address,
 )
+from components.config.mail_auth import (
+    DkimSettings,
+    DmarcPolicy,
+    MtaStsSettings,
+    TlsRptSettings,
+    enforce_mail_auth,
+)
 from components.config.null_mx import enforce_null_mx, is_null_mx
 from components.config.webmail import WebmailSettings
 from components.render import quoting
@@ -174,9 +181,9 @@ class Host(ConfigModel):
             raise ValueError("must be a config key name such as sshPrivateKey")
         # The named key is read as this host's SSH key and kept out of the model: naming another
         # setting (`zones`) would drop that whole block, naming another secret would misuse it.
-        from components.config.keys import ACME_CLOUDFLARE_TOKEN, WEBMAIL_TLS_KEY
+        from components.config.keys import ACME_CLOUDFLARE_TOKEN, MTA_STS_TLS_KEY, WEBMAIL_TLS_KEY
 
-        taken = {WEBMAIL_TLS_KEY, ACME_CLOUDFLARE_TOKEN}
+        taken = {WEBMAIL_TLS_KEY, ACME_CLOUDFLARE_TOKEN, MTA_STS_TLS_KEY}
         taken |= {n for name, field in StackConfig.model_fields.items() for n in (name, field.alias) if n}
         if value in taken:
             raise ValueError(f"names the setting {value}; it must name a secret key of its own such as "
@@ -249,8 +256,12 @@ class Record(ConfigModel):
 class Zone(ConfigModel):
     name: DomainName
     records: list[Record] = Field(default_factory=list)
-    # The primary domain gets SPF, DMARC, MX and host records from the stack itself.
-    dmarc_policy: Literal["none", "quarantine", "reject"] = "reject"
+    # The primary domain gets SPF, DMARC, MX and host records from the stack itself. DMARC p= (RFC 7489
+    # §6.3): default derived (components/config/mail_auth.py dmarc_policy): reject where no mail is sent
+    # or where our hosts sign with DKIM, none otherwise.
+    dmarc_policy: DmarcPolicy | None = None
+    # adkim/aspf (RFC 7489 §3.1): relaxed lets mail from a subdomain align with its organizational domain.
+    dmarc_alignment: Literal["relaxed", "strict"] = "relaxed"
 
 
 
@@ -308,6 +319,11 @@ class MailSettings(ConfigModel):
     dialup_message_size_limit_mb: int = Field(default=5, ge=1, le=1024)
     submission_ports: list[Literal[587, 465, 2525]] = Field(default_factory=lambda: [587, 465])
     mailbox_format: Literal["maildir"] = "maildir"
+    # Mail authentication (lesson 6), components/config/mail_auth.py: absent dkim = nothing signed,
+    # absent mtaSts = no MTA-STS; TLS-RPT is published by default (reports to organization.contactEmail).
+    dkim: DkimSettings | None = None
+    mta_sts: MtaStsSettings | None = None
+    tls_rpt: TlsRptSettings = TlsRptSettings()
 
     @model_validator(mode="after")
     def _ports(self) -> MailSettings:
@@ -385,6 +401,7 @@ class StackConfig(ConfigModel):
 
         enforce_tenancy(self)
         enforce_null_mx(self)
+        enforce_mail_auth(self)
         return self
 
     def hosts_with(self, role: str) -> list[Host]:

@@ -25,10 +25,10 @@ _SECRET_WORDS = frozenset({
     "credentials", "creds", "auth", "apikey", "key", "keys", "privkey", "private", "cert", "certificate",
     "pem", "cookie", "salt", "signature", "dsn",
 })
-# ... unless its last word says it only refers to one (sshKeyConfig, privateAddress, keyFile, tokenName).
+# ... unless its last word says it only refers to one (sshKeyConfig, privateAddress, keyFile, tokenName, keyTable).
 _REFERENCE_WORDS = frozenset({
     "address", "addresses", "ip", "network", "networks", "config", "name", "names", "file", "files", "path",
-    "paths", "dir", "id", "ids", "source", "challenge", "email",
+    "paths", "dir", "id", "ids", "source", "challenge", "email", "table", "tables",
 })
 _WORD_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 MAX_SHOWN = 120  # characters of a shown value; longer ones are cut with "..."

@@ -1,19 +1,24 @@
-"""nginx sites for the web host (`www`) and the webmail host (`webmail`).
+"""nginx sites for the web host (`www`, `mta-sts`) and the webmail host (`webmail`).
 
 Lessons carried: 10 (the webmail certificate matches its hostname: the HTTPS server answers for
 exactly the names the certificate is issued for, and plain HTTP only redirects to the first of
-them) and 8 (a web host serves web only; nothing here configures DNS).
+them), 8 (a web host serves web only; nothing here configures DNS) and 6 (the MTA-STS policy
+host of a mail domain, RFC 8461 §3.3).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 from components.render import quoting
 
-Role = Literal["www", "webmail"]
+Role = Literal["www", "webmail", "mta-sts"]
+ROLES = get_args(Role)
+# RFC 8461 §3.3: senders fetch exactly https://mta-sts.<domain>/.well-known/mta-sts.txt.
+MTA_STS_LABEL = "mta-sts"
+MTA_STS_POLICY_PATH = "/.well-known/mta-sts.txt"
 # sockaddr_un.sun_path is 108 bytes with the final NUL: nginx -t refuses a longer path.
 _SUN_PATH_MAX = 107
 _UPSTREAM_INET_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<v4>[0-9.]+)):(?P<port>[0-9]{1,5})$")
@@ -38,15 +43,17 @@ def render_nginx_site(
     redirecting to the first configured name rather than to the client's `Host` keeps browsers
     on a name the certificate covers. `role="www"` serves static files from `root`;
     `role="webmail"` serves Roundcube from `root` through PHP-FPM at `upstream`
-    (`unix:/run/php/php8.2-fpm.sock` or `127.0.0.1:9000`).
+    (`unix:/run/php/php8.2-fpm.sock` or `127.0.0.1:9000`); `role="mta-sts"` is the policy host
+    of one mail domain (its one name `mta-sts.<domain>`): it serves `root` + MTA_STS_POLICY_PATH
+    as `text/plain` and answers 404 to every other path (RFC 8461 §3.3).
     """
     names = [server_name] if isinstance(server_name, str) else quoting.listing(server_name, "server_name")
     names = [quoting.fqdn(name, "server_name") for name in names]
     if not names:
         raise quoting.RenderValueError("server_name", server_name, "must name at least one host")
     quoting.unique(names, "server_name")
-    if role not in ("www", "webmail"):
-        raise quoting.RenderValueError("role", role, "must be 'www' or 'webmail'")
+    if role not in ROLES:
+        raise quoting.RenderValueError("role", role, "must be one of " + ", ".join(ROLES))
     root = quoting.absolute_path(root, "root")
     cert = quoting.absolute_path(tls_cert_path, "tls_cert_path")
     key = quoting.absolute_path(tls_key_path, "tls_key_path")
@@ -54,6 +61,14 @@ def render_nginx_site(
         if upstream is None:
             raise quoting.RenderValueError("upstream", upstream, "webmail needs the PHP-FPM address")
         content = _webmail_locations(_fastcgi_address(upstream))
+    elif role == "mta-sts":
+        if upstream is not None:
+            raise quoting.RenderValueError("upstream", upstream, "an MTA-STS site serves one static file; no upstream")
+        if len(names) != 1 or names[0].split(".", 1)[0] != MTA_STS_LABEL:
+            raise quoting.RenderValueError(
+                "server_name", server_name, f"an MTA-STS site answers for exactly one name {MTA_STS_LABEL}.<domain>"
+            )
+        content = _mta_sts_locations()
     else:
         if upstream is not None:
             raise quoting.RenderValueError("upstream", upstream, "a www site serves static files; no upstream")
@@ -91,7 +106,7 @@ server {{
     ssl_certificate {cert};
     ssl_certificate_key {key};
     ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_session_cache shared:SSL_{role}:10m;
+    ssl_session_cache shared:SSL_{role.replace("-", "_")}:10m;
     add_header Strict-Transport-Security "max-age=31536000" always;
     server_tokens off;
 
@@ -106,6 +121,22 @@ def _static_locations() -> str:
     location / {
         try_files $uri $uri/ =404;
     }
+"""
+
+
+def _mta_sts_locations() -> str:
+    # An exact-match location: nothing else under root is ever served (the delivery's staging
+    # directory sits beside the policy file). `types {}` empties the extension map, so the type
+    # is text/plain whatever mime.types says (RFC 8461 §3.3); a sender follows no redirect.
+    return f"""\
+    location = {MTA_STS_POLICY_PATH} {{
+        types {{ }}
+        default_type text/plain;
+        try_files $uri =404;
+    }}
+    location / {{
+        return 404;
+    }}
 """
 
 

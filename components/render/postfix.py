@@ -39,6 +39,7 @@ def render_postfix_main_cf(
     customer_pools: Sequence[str] = (),
     relay_domains: Sequence[str] = (),
     ipv6_address: str | ipaddress.IPv6Address | None = None,
+    dkim_milter_port: int | None = None,
 ) -> str:
     """`main.cf` for the mail host.
 
@@ -55,6 +56,10 @@ def render_postfix_main_cf(
     allowed to relay without a login (e.g. web hosts' contact forms); overlapping
     `customer_pools` is refused. Without `ipv6_address` Postfix speaks IPv4 only, because mail
     sent over IPv6 from an address with no matching PTR breaks FCrDNS.
+
+    `dkim_milter_port`: OpenDKIM listening on localhost at that port (components/render/opendkim.py)
+    signs mail from every smtpd (SMTP, submission) and from local submission (postconf(5)
+    smtpd_milters, non_smtpd_milters); None leaves the milter lines out.
     """
     hostname_fqdn = quoting.fqdn(hostname_fqdn, "hostname_fqdn")
     domain = quoting.fqdn(domain, "domain")
@@ -86,6 +91,8 @@ def render_postfix_main_cf(
         protocols = f"inet_protocols = all\nsmtp_bind_address6 = {ipv6}"
     mynetworks = " ".join([_LOOPBACK_NETWORKS, *(_postfix_network(net) for net in trusted)])
     escaped_domain = domain.replace(".", "\\.")
+    milters = "" if dkim_milter_port is None else _DKIM_MILTER.format(
+        port=quoting.port(dkim_milter_port, "dkim_milter_port"))
 
     return f"""\
 # Postfix main.cf for {hostname_fqdn}. Rendered by the ISP program; edits are overwritten.
@@ -154,6 +161,16 @@ smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_
 # No default_action: if the service is down Postfix answers 451, deferring mail rather than
 # lifting the cap.
 smtpd_recipient_restrictions = reject_non_fqdn_recipient, reject_unknown_recipient_domain, check_policy_service {policy}
+{milters}"""
+
+
+# postconf(5): milter_default_action applies when the milter is down or answers garbage. `accept`: mail
+# keeps flowing unsigned rather than queueing up; a receiver then judges it on SPF alone.
+_DKIM_MILTER = """
+# Lesson 6: OpenDKIM signs mail of our domains (RFC 6376) from logged-in customers and our own hosts.
+smtpd_milters = inet:localhost:{port}
+non_smtpd_milters = $smtpd_milters
+milter_default_action = accept
 """
 
 

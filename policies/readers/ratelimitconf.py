@@ -68,6 +68,8 @@ def parse_rate_limit_yaml(text: str) -> RateLimitConf:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         return RateLimitConf(problems=[f"not valid YAML: {str(exc).splitlines()[0]}"])
+    except RecursionError:  # PyYAML's parser recurses once per nesting level: `[[[[...` runs out of stack
+        return RateLimitConf(problems=["not valid YAML: nested deeper than the reader can follow"])
     if not isinstance(data, dict):
         return RateLimitConf(problems=["top level is not a mapping"])
     merged = {**DEFAULTS, **data}

@@ -8,6 +8,8 @@ entirely new, and the next delivery to the host puts them back first.
 
 from __future__ import annotations
 
+import dataclasses
+import grp
 import os
 import subprocess
 import sys
@@ -400,7 +402,7 @@ def test_the_policy_pack_reads_each_real_file_as_its_staged_copy_and_nothing_els
     from readers import shellscript
 
     files = [ManagedFile("/etc/bind/named.conf", "options { };\n"),
-             ManagedFile("/etc/bind/zones/db.isp.test", "zone\n", mode="0640")]
+             ManagedFile("/etc/bind/zones/db.isp.test", "zone\n", mode="0640", owner="bind:bind")]
     script = install_script(files, [["named-checkconf", staging_path("/etc/bind/named.conf")]],
                             [["systemctl", "reload", "named"]])
     for shell in ("sh", "bash"):
@@ -532,3 +534,46 @@ def test_an_unchanged_zone_copy_from_an_earlier_delivery_keeps_its_serial(tmp_pa
     assert second.returncode == 0, second.stderr
     assert "zone example.net: unchanged, SOA serial" in second.stdout
     assert Path(db.path).read_bytes() == installed and Path(conf.path).read_text() == changed.content
+
+
+# -- owners: a daemon that drops privileges owns its key ---------------------------------------------------
+
+
+def _owned(host: Host, owners: dict[int, str]) -> None:
+    """Give files of the host's delivery an owner (user:group); the staged copies are unchanged."""
+    host.files = [dataclasses.replace(f, owner=owners.get(i, "")) for i, f in enumerate(host.files)]
+
+
+@pytest.mark.skipif(not ROOT, reason="giving a file to another user needs root")
+def test_an_owner_is_given_before_the_rename_and_a_file_without_one_stays_the_deploying_users(host):
+    _owned(host, {2: "nobody:nogroup"})
+    result = host.run(host.script())
+    assert result.returncode == 0, result.stderr
+    host.assert_all_new()
+    key = Path(host.files[2].path).stat()
+    assert (key.st_uid, key.st_gid, key.st_mode & 0o777) == (NOBODY, grp.getgrnam("nogroup").gr_gid, 0o600)
+    conf = Path(host.a.path).stat()  # a.conf was nobody's before: a file without an owner becomes ours
+    assert (conf.st_uid, conf.st_gid) == (0, 0)
+    # The staged copy stays the deploying user's (owner-only staging directory).
+    assert staged(host, 2).stat().st_uid == 0
+
+
+@pytest.mark.skipif(not ROOT, reason="giving a file to another user needs root")
+@pytest.mark.parametrize("where", ["chown", "reload"])
+def test_a_failure_after_an_owner_was_given_puts_back_the_old_owner_with_the_old_bytes(host, where):
+    _owned(host, {0: "root:root", 2: "nobody:nogroup"})  # a.conf was nobody's: its new version is root's
+    if where == "chown":
+        env = host.fault("chown", str(staged(host, 2)), 1, "fail")
+        result = host.run(host.script(), env=env)
+    else:
+        result = host.run(host.script(reload=[["false"]]))
+    assert result.returncode != 0 and RESTORED in result.stderr, result.stderr
+    host.assert_all_old()  # bytes, mode and owner (a.conf back to nobody:nobody)
+    assert Path(host.a.path).stat().st_uid == NOBODY
+
+
+@pytest.mark.parametrize("owner", ["root", "root:root:x", "root; rm -rf /", "Root:root", "root:", ":root",
+                                   "root:root\n", "1000:1000"])
+def test_an_owner_that_is_not_user_colon_group_is_refused(owner):
+    with pytest.raises(ValueError, match="owner must be user:group"):
+        install_script([ManagedFile("/etc/x", "1", owner=owner)], [], [])

@@ -26,7 +26,7 @@ from tests.conftest import REPO
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 SECRETS = {"sshPrivateKey": "SSH-KEY-MATERIAL", "webmailTlsKey": "TLS-KEY-MATERIAL",
-           "acmeCloudflareToken": "CfToken0123456789abcdefghijklmnopqrstuv"}
+           "acmeCloudflareToken": "CfToken0123456789abcdefghijklmnopqrstuv", "dkimKey_s2026a": "DKIM-KEY-MATERIAL"}
 
 
 @pytest.fixture

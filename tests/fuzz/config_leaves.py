@@ -143,6 +143,13 @@ def network(*seeds: str) -> st.SearchStrategy[Any]:
 
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIBtTCCAVygAwIBAgIU\n-----END CERTIFICATE-----\n"
+# An RSA 2048 SubjectPublicKeyInfo (its private half discarded): the seed of mail.dkim.keys[].publicKey.
+DKIM_PUBLIC_KEY = (
+    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAs8KFaTAMmh8znaOcaEXBpXRnvcVWpnnNwLD7/z+mdIb3rK9Q858n04YP"
+    "yzD9wl894s18mse2IK0lNChcZJUugQ3LzcosjA3B26Jci7xAfIc2W17FOdUJXXlRYhbk/okM1RxtYLMkGEnr+xchrHO6GRJeB2L5"
+    "bt8LOmRcigX+Nr3MDMrjhG0X/DFT8hGE3uYmpJ6Qgf4tN9y4B8ulfsZZtvWk4wqSWfByhDujU9BP7K28KB625Qtu2b8tvSj4/6UN"
+    "PQj4O0ErzNJ/Vd7BuzcdMP16zkSZHqmcoEyZNBU/+hnDCcMFPWRMDwVKMY07KVsmAenOVy964oTO9yDwmWDjXwIDAQAB"
+)
 
 # One entry per leaf template: the values to try there.
 STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
@@ -179,6 +186,7 @@ STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "zones[].records[].priority": integer(10),
     "zones[].records[].proxied": boolean(),
     "zones[].dmarcPolicy": choice("none", "quarantine", "reject"),
+    "zones[].dmarcAlignment": choice("relaxed", "strict"),
     "zonesFrom[]": text("customers.yaml", "zones/customers.json"),
     "dns.recursionClients[]": st.one_of(network("10.20.0.0/24", "2001:db8:100::/48"), choice("any")),
     "dns.rateLimitPerSecond": integer(10),
@@ -188,6 +196,18 @@ STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "mail.dialupMessageSizeLimitMb": integer(5),
     "mail.submissionPorts[]": choice(587, 465, 2525),
     "mail.mailboxFormat": choice("maildir"),
+    "mail.dkim.signWith[]": text("s2026a"),
+    "mail.dkim.keys[].selector": text("s2026a", "mail-2026.a"),
+    "mail.dkim.keys[].algorithm": choice("rsa", "ed25519"),
+    "mail.dkim.keys[].publicKey": text(DKIM_PUBLIC_KEY),
+    "mail.dkim.keys[].privateKeyConfig": text("dkimKey_s2026a", "mailSigningKey"),
+    "mail.mtaSts.mode": choice("enforce", "testing", "none"),
+    "mail.mtaSts.maxAge": integer(604800, 86400),
+    "mail.mtaSts.certificate.source": choice("acme", "provided"),
+    "mail.mtaSts.certificate.challenge": choice("http-01", "dns-01"),
+    "mail.mtaSts.certificate.email": text("hostmaster@example.net"),
+    "mail.mtaSts.certificate.certificatePem": text(PEM),
+    "mail.tlsRpt.rua[]": text("mailto:tlsrpt@example.net", "https://reports.example.net/tlsrpt"),
     "gateway.wanInterface": text("eth0"),
     "gateway.serverInterface": text("eth1"),
     "gateway.customerInterface": text("eth2"),

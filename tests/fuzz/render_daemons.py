@@ -3,8 +3,9 @@
 `daemon_view(dialect, text, workdir)` runs the checker: named-checkconf -p, named-checkzone -D,
 postconf -n / -M, doveconf -n, nft -c (and the ruleset nft really loads, listed back inside a
 throwaway network namespace), nginx -t, php -l with PHP's own tokenizer, bash -n / sh -n,
-systemd-analyze verify. It returns the checker's verdict and, where the checker prints what it
-parsed, that canonical text, which `canonical_shape` reads like the rendered file
+systemd-analyze verify, opendkim -n (in a throwaway mount namespace holding the tables it
+names). It returns the checker's verdict and, where the checker prints what it parsed, that
+canonical text, which `canonical_shape` reads like the rendered file
 (render_structure), so its structure is compared the same way.
 """
 
@@ -19,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.fuzz.render_structure import READERS, Builder, Shape, zone_tokens, zonetext
+from tests.fuzz.render_structure import READERS, Builder, Shape, opendkimconf, zone_tokens, zonetext
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def _run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
 DAEMON_TOOLS = {
     "bind": "named-checkconf", "zone": "named-checkzone", "postfix": "postconf", "master": "postconf",
     "dovecot": "doveconf", "nft": "nft", "nginx": "nginx", "php": "php", "shell": "bash", "sh": "sh",
-    "systemd": "systemd-analyze",
+    "systemd": "systemd-analyze", "opendkim": "opendkim",
 }
 
 
@@ -138,7 +139,44 @@ def daemon_view(dialect: str, text: str, workdir: Path, *, name: str = "file") -
             and "is not executable" not in line and "not found" not in line
         ]
         return DaemonView(not lines, "\n".join(lines))
+    if dialect == "opendkim":
+        return _opendkim_view(text, path, workdir)
     return DaemonView(True, "no checker for this dialect")
+
+
+# `opendkim -n` opens every dataset the conf names (KeyTable, SigningTable, InternalHosts...) and
+# fails on a missing file. The conf names them by absolute path, so they are staged at exactly those
+# paths in an overlay of / (a tmpfs upper layer) inside a private mount namespace, and opendkim runs
+# chrooted there: the real /etc is never written, and the value is checked as rendered.
+_OPENDKIM_CHECK = r"""
+set -e
+scratch=$1 conf=$2; shift 2
+mount -t tmpfs tmpfs "$scratch"
+mkdir "$scratch/upper" "$scratch/work" "$scratch/root"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$scratch/upper,workdir=$scratch/work" "$scratch/root"
+for staged in "$@"; do
+    (mkdir -p "$scratch/root$(dirname "$staged")" && : > "$scratch/root$staged") 2>/dev/null || exit 97
+done
+cat > "$scratch/root/.render-fuzz-opendkim.conf" < "$conf"
+exec chroot "$scratch/root" opendkim -n -x /.render-fuzz-opendkim.conf
+"""
+_NOT_STAGED = 97  # a named path cannot be a file here (a directory, or under one), whatever the conf says
+_FILE_DATASETS = ("KeyTable", "SigningTable", "InternalHosts", "ExternalIgnoreList", "PeerList", "TrustAnchorFile")
+
+
+def _opendkim_view(text: str, path: Path, workdir: Path) -> DaemonView:
+    unshare = _tool("unshare")
+    if unshare is None:
+        return DaemonView(True, "no unshare: the datasets the conf names cannot be staged")
+    conf = opendkimconf.parse(text)
+    staged = sorted({found.path for name in _FILE_DATASETS if (value := conf.get(name)) is not None
+                     and (found := opendkimconf.dataset(value)).kind in ("file", "refile")})
+    scratch = workdir / "namespace"
+    scratch.mkdir()
+    result = _run([unshare, "-m", "sh", "-c", _OPENDKIM_CHECK, "sh", str(scratch), str(path), *staged])
+    if result.returncode == _NOT_STAGED:
+        return DaemonView(True, f"not checked: cannot stage {staged} as files")
+    return DaemonView(result.returncode == 0, result.stdout + result.stderr)
 
 
 def _zone_dump(text: str) -> Shape:

@@ -1,7 +1,8 @@
 """Rendered files read back into their statement structure, by the pack's readers and the daemons.
 
 `shape(dialect, text)` reads a file the way the policy pack reads that dialect (readers/
-bindconf, zonetext, postfixconf, dovecotconf, nginxconf, nftconf, ratelimitconf; the pack's
+bindconf, zonetext, postfixconf, dovecotconf, nginxconf, nftconf, ratelimitconf, opendkimconf,
+mtasts; the pack's
 own tree-sitter-bash grammar for scripts) and flattens it into a `Shape`: one key per
 structural position (statement, word index, block, section, key) and the token found there.
 Two renderings have the same structure when their keys are equal; a value then sits in the
@@ -33,8 +34,10 @@ if str(PACK_DIR) not in sys.path:  # the pack's modules import each other top-le
 from readers import (  # noqa: E402
     bindconf,
     dovecotconf,
+    mtasts,
     nftconf,
     nginxconf,
+    opendkimconf,
     postfixconf,
     ratelimitconf,
     shellwalk,
@@ -376,10 +379,92 @@ def _argv(text: str) -> Shape:
     return out.shape()
 
 
+# OpenDKIM (readers/opendkimconf): opendkim.conf and its tables are read line by line, `#` starts
+# a comment anywhere. Each line's words are positions too, so a value that adds a line or a word
+# changes the structure even where the reader keeps one entry of a name (last conf setting, first
+# KeyTable name). Comments are tokens: a value written into one must stay inside it.
+
+
+def _opendkim_lines(text: str, out: Builder) -> None:
+    for number, raw in enumerate(text.splitlines(), 1):
+        line, hash_sign, comment = raw.partition("#")
+        words = line.split()
+        out.add(("line", number, len(words), bool(hash_sign)), comment)
+        for position, word in enumerate(words):
+            out.add(("word", number, position), word)
+
+
+_OPENDKIM_DATASETS = ("keytable", "signingtable", "internalhosts", "externalignorelist")
+
+
+def _opendkim_conf(text: str) -> Shape:
+    conf = opendkimconf.parse(text)
+    out = Builder()
+    out.problems += conf.problems
+    _opendkim_lines(text, out)
+    for index, (name, (value, line)) in enumerate(conf.settings.items()):
+        out.add(("setting", index, line), name)
+        if name in _OPENDKIM_DATASETS:  # opendkim(8) datasets: kind and what it names
+            found = opendkimconf.dataset(value)
+            out.add(("dataset", index, found.kind, len(found.items)), found.path or ",".join(found.items))
+    out.add(("signs", conf.signs, conf.single_key))
+    return out.shape()
+
+
+def _key_table(text: str) -> Shape:
+    keys, problems = opendkimconf.parse_key_table(text)
+    out = Builder()
+    out.problems += problems
+    _opendkim_lines(text, out)
+    for index, key in enumerate(keys.values()):
+        out.add(("key", index, key.line, key.key_is_file), key.name)
+        out.add(("d=", index), key.domain)
+        out.add(("s=", index), key.selector)
+        out.add(("key file", index), key.key)
+    return out.shape()
+
+
+def _signing_table(text: str) -> Shape:
+    out = Builder()
+    _opendkim_lines(text, out)
+    for index, entry in enumerate(opendkimconf.parse_signing_table(text)):
+        out.add(("pattern", index, entry.line, entry.pattern.count("*")), entry.pattern)
+        out.add(("key name", index), entry.key_name)
+    return out.shape()
+
+
+def _peer_list(text: str) -> Shape:
+    """A dataset file (InternalHosts): the words of each line, as the pack reads a file dataset
+    (hostview/mailsigning); `!` negates an entry (opendkim.conf(5) PeerList)."""
+    out = Builder()
+    _opendkim_lines(text, out)
+    entries = [w for line in text.splitlines() for w in line.split("#", 1)[0].split()]
+    for index, entry in enumerate(entries):
+        out.add(("entry", index, entry.startswith("!")), entry)
+    return out.shape()
+
+
+def _mta_sts_policy(text: str) -> Shape:
+    """RFC 8461 §3.2 as readers/mtasts reads it (its errors are problems), and each line's field."""
+    policy = mtasts.parse_policy(text)
+    out = Builder()
+    out.problems += policy.errors
+    for number, line in enumerate(text.split("\n")):
+        name, colon, value = line.partition(":")
+        out.add(("field", number, name, bool(colon), len(value.split())), value.strip())
+    out.add(("version",), policy.version)
+    out.add(("mode",), policy.mode)
+    out.add(("max_age",), policy.max_age)
+    for index, pattern in enumerate(policy.mx):
+        out.add(("mx", index, pattern.startswith("*.")), pattern)
+    return out.shape()
+
+
 READERS = {
     "bind": _bind, "zone": _zone, "postfix": _main_cf, "master": _master_cf, "dovecot": _dovecot,
     "nginx": _nginx, "nft": _nft, "yaml": _ratelimit, "php": _php, "shell": _shell, "sh": _shell,
-    "systemd": _systemd, "ini": _ini, "argv": _argv,
+    "systemd": _systemd, "ini": _ini, "argv": _argv, "opendkim": _opendkim_conf, "keytable": _key_table,
+    "signingtable": _signing_table, "peerlist": _peer_list, "mtasts": _mta_sts_policy,
 }
 
 

@@ -1,6 +1,6 @@
 """What the renderer fuzz renders: every pure render function of components/render, its benign
 arguments, and each parameter that carries a value, with hostile values and benign alternatives
-(the vocabulary is in render_fields).
+(the vocabulary is in render_fields; OpenDKIM and MTA-STS in render_targets_mailauth).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from tests.fuzz.render_fields import (
     verbatim,
     whole_list,
 )
+from tests.fuzz.render_targets_mailauth import KEY_TABLE, MTA_STS_POLICY, OPENDKIM_CONF, SIGNING_TABLE, TRUSTED_HOSTS
 from tests.fuzz.render_values import int_values, text_values
 
 # ---------------------------------------------------------------------------------------
@@ -428,5 +429,6 @@ BACKUP_TIMER = Target("isp-db-backup.timer", "systemd", backup.render_backup_tim
 
 TARGETS: tuple[Target, ...] = (
     NAMED, ZONE, REVERSE_ZONE, MAIN_CF, MASTER_CF, DOVECOT, RATELIMIT, NFT, NGINX, ROUNDCUBE, ACME_HTTP, ACME_DNS,
-    CLOUDFLARE, CERTIFICATE_ARGV, BACKUP_SCRIPT, BACKUP_SERVICE, BACKUP_TIMER,
+    CLOUDFLARE, CERTIFICATE_ARGV, BACKUP_SCRIPT, BACKUP_SERVICE, BACKUP_TIMER, OPENDKIM_CONF, KEY_TABLE,
+    SIGNING_TABLE, TRUSTED_HOSTS, MTA_STS_POLICY,
 )

@@ -34,7 +34,7 @@ from pydantic.alias_generators import to_camel
 from components.config import ConfigError, StackConfig, parse_stack_config
 from components.config.zones_from import ZoneListError, listed_zones
 from tests.conftest import REPO, stack_values
-from tests.fuzz.config_leaves import STRATEGIES, config_leaves, holds_address, key_path
+from tests.fuzz.config_leaves import PEM, STRATEGIES, config_leaves, holds_address, key_path
 from tests.fuzz.conftest import fuzz_examples, render_stack_files
 
 BASE = {stack: stack_values(stack) for stack in ("dev", "prod")}
@@ -210,7 +210,11 @@ def _bases() -> dict[str, dict]:
     prod["dns"] = {"recursionClients": ["10.20.0.0/24", "198.51.100.0/24", "2001:db8:100::/48", "any"]}
     prod["gateway"] = {"managementNetworks": ["10.20.0.0/24", "2001:db8:100::/48"]}
     prod["zonesFrom"] = ["customers.yaml"]
-    return {"prod": prod, "dev": copy.deepcopy(BASE["dev"])}
+    prod["mail"]["tlsRpt"] = {"rua": ["mailto:tlsrpt@example.net"]}
+    prod["zones"][1]["dmarcAlignment"] = "strict"
+    dev = copy.deepcopy(BASE["dev"])
+    dev["mail"]["mtaSts"] = {"mode": "enforce", "certificate": {"source": "provided", "certificatePem": PEM}}
+    return {"prod": prod, "dev": dev}
 
 
 BASES = _bases()

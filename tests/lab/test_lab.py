@@ -20,10 +20,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "build" / "lab"
 PROBES = {"recursion", "authoritative", "fcrdns", "smtp-banner", "port25-egress", "nat-1to1", "submission-auth",
-          "size-limit", "daily-limit", "maildir", "spf", "dns-not-www", "backup-restore", "webmail-tls", "fault",
-          "zone-serial"}
+          "size-limit", "daily-limit", "maildir", "spf", "dkim", "mta-sts", "mail-auth-audit", "dns-not-www",
+          "backup-restore", "webmail-tls", "fault", "zone-serial"}
 TOOLS = ("ip", "nsenter", "nft", "named", "rndc", "postfix", "dovecot", "nginx", "policyd-rate-limit", "openssl",
-         "pg_dump", "pg_restore", "psql", "setpriv", "systemd-analyze")
+         "pg_dump", "pg_restore", "psql", "setpriv", "systemd-analyze", "opendkim")
 
 pytestmark = pytest.mark.lab
 
@@ -134,6 +134,63 @@ def test_a_wrong_name_certificate_from_the_same_ca_fails_the_webmail_probe(runni
     restored = lab("deliver")  # the stack's provided pair goes back in
     assert restored.returncode == 0, restored.stdout[-3000:]
     assert lab("probe", "--only", "webmail-tls").returncode == 0
+
+
+def test_the_dkim_and_mta_sts_keys_are_never_shown_and_are_owner_only(running_lab):
+    _, result = running_lab
+    secrets = BUILD / "secrets"
+    keys = [secrets / "dkim-s2026a.key", secrets / "mta-sts.isp.test.key"]
+    shown = [result.stdout, result.stderr, *(p.read_text() for p in (BUILD / "report.txt", BUILD / "report.json",
+                                                                      BUILD / "inventory.json"))]
+    for key_file in keys:
+        body = "".join(key_file.read_text().splitlines()[1:-1])
+        assert len(body) > 100 and stat_private(key_file)
+        assert not any(body[:40] in text for text in shown), key_file
+    delivered = BUILD / "root" / "mail" / "etc" / "dkimkeys" / "s2026a.private"
+    assert delivered.read_text() == keys[0].read_text() and stat_private(delivered)
+
+
+def stat_private(path: Path) -> bool:
+    return path.stat().st_mode & 0o077 == 0
+
+
+def _replaced(*names: str) -> str:
+    """The zone with its own TXT at each of `names`: the stack's record of that name is then not published
+    (the operator's record wins), so a receiver finds no record of that kind there."""
+    records = [{"name": name, "type": "TXT", "content": "lab test: the record that belongs here is removed"}
+               for name in names]
+    return "isp:zones=" + json.dumps([{"name": "isp.test", "records": records}])
+
+
+def _report() -> dict[str, dict]:
+    return {p["name"]: p for p in json.loads((BUILD / "report.json").read_text())["probes"]}
+
+
+def test_without_signing_and_records_the_mail_auth_probes_fail_and_pass_again_after(running_lab):
+    """One broken delivery (two lab deliveries in all, each costs a Postfix and OpenDKIM restart): DKIM
+    signing off (its key's secret goes too: a secret no setting reads is refused), and hand-written TXT
+    records in place of the stack's `_mta-sts` and `_dmarc`."""
+    probes = ["dkim", "mta-sts", "mail-auth-audit"]
+    only = [word for name in probes for word in ("--only", name)]
+    try:
+        broken = lab("deliver", '--set=isp:mail={"dkim":null}', "--set=isp:dkimKey_s2026a=null",
+                     f"--set={_replaced('_mta-sts', '_dmarc')}")
+        assert broken.returncode == 0, broken.stdout[-3000:] + broken.stderr
+        probe = lab("probe", *only)
+        assert probe.returncode == 1, probe.stdout
+        report = _report()
+        assert not any(report[name]["passed"] for name in probes), probe.stdout
+        dkim = report["dkim"]["evidence"]
+        assert any("no DKIM-Signature" in line for line in dkim), dkim
+        assert any(line.startswith("DMARC:") and "unexpected" in line for line in dkim), dkim
+        mta_sts = report["mta-sts"]["evidence"]
+        assert any("_mta-sts.isp.test TXT" in line and "unexpected" in line for line in mta_sts), mta_sts
+    finally:
+        restored = lab("deliver")
+        assert restored.returncode == 0, restored.stdout[-3000:]
+    again = lab("probe", *only)
+    assert again.returncode == 0, again.stdout
+    assert all(_report()[name]["passed"] for name in probes)
 
 
 def test_inventory_lists_every_host_with_namespace_interfaces_and_roles(running_lab):

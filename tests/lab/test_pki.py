@@ -66,10 +66,14 @@ def test_the_stack_gets_the_certificate_in_config_and_the_key_only_as_a_secret(t
 
     monkeypatch.setattr(lab.pki, "SECRETS_DIR", tmp_path)
     overrides, secret_files = lab_inputs("lab")
-    assert list(secret_files) == [WEBMAIL_TLS_KEY] and secret_files[WEBMAIL_TLS_KEY].parent == tmp_path
+    # The webmail key, and (lab/mailauth_setup.py) the DKIM key and the MTA-STS certificate's key.
+    assert list(secret_files) == [WEBMAIL_TLS_KEY, "isp:dkimKey_s2026a", "isp:mtaStsTlsKey"]
+    assert all(path.parent == tmp_path for path in secret_files.values())
     key = secret_files[WEBMAIL_TLS_KEY].read_text()
-    assert "PRIVATE KEY" in key and not any(key in pair or "PRIVATE KEY" in pair for pair in overrides)
-    stack = load_lab("lab", parse_overrides(overrides), secrets={WEBMAIL_TLS_KEY: key})
+    for path in secret_files.values():
+        text = path.read_text()
+        assert "PRIVATE KEY" in text and not any(text in pair or "PRIVATE KEY" in pair for pair in overrides)
+    stack = load_lab("lab", parse_overrides(overrides), secrets={k: p.read_text() for k, p in secret_files.items()})
     assert stack.cfg.webmail.certificate.source == "provided"
     assert stack.cfg.webmail.certificate.certificate_pem == (tmp_path / f"{NAME}.pem").read_text()
     assert WEBMAIL_TLS_KEY in stack.program.secret_keys and stack.program.config[WEBMAIL_TLS_KEY] == key

@@ -78,7 +78,7 @@ def test_config_hosts_live_where_the_local_transport_delivers(stack, topology):
         assert connection.transport == "local"
         assert connection.namespace == lab_host.namespace == f"isp-lab-{host.name}"
         assert connection.root == f"/srv/isp/build/lab/root/{host.name}"
-    assert topology.host("mail").services == ("policyd-rate-limit", "dovecot", "postfix")
+    assert topology.host("mail").services == ("policyd-rate-limit", "opendkim", "dovecot", "postfix")
     assert topology.host("ns1").services == ("named",)
 
 

@@ -38,13 +38,13 @@ def start_pack() -> tuple[subprocess.Popen, int]:
     raise AssertionError(f"the pack did not start: {process.stderr.read().decode()[-2000:]}")
 
 
-def test_pack_serves_its_sixteen_policies_and_judges_a_stack() -> None:
+def test_pack_serves_its_twenty_four_policies_and_judges_a_stack() -> None:
     process, port = start_pack()
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = analyzer_pb2_grpc.AnalyzerStub(channel)
             info = stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
-            assert info.name == "isp-lessons" and len(info.policies) == 16
+            assert info.name == "isp-lessons" and len(info.policies) == 24
             props = struct_pb2.Struct()
             props.update({"connection": {SIG: SECRET, "value": {"host": "10.0.0.53"}},
                           "source": {SIG: ASSET, "text": "options { allow-query { any; }; };"},

@@ -17,7 +17,9 @@ from pulumi_policy import EnforcementLevel, Severity
 from sdk_requests import POLICIES, copy, diagnostics, servicer, stack_resource, struct
 
 MANDATORY = {"no-open-recursion", "dns-not-cohosted-with-web", "mail-host-fcrdns", "prod-zones-protected",
-             "webmail-certificate-matches", "null-mx-alone"}
+             "webmail-certificate-matches", "null-mx-alone", "dmarc-enforcement-needs-dkim",
+             "dkim-record-matches-signing-key", "mta-sts-policy-matches-mx",
+             "mta-sts-enforce-needs-mx-certificates"}
 
 
 
@@ -65,7 +67,7 @@ def the_stack(known: bool) -> list[proto.AnalyzerResource]:
 
 def test_policy_metadata() -> None:
     names = [p.name for p in POLICIES]
-    assert len(names) == len(set(names)) == 16
+    assert len(names) == len(set(names)) == 24
     assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", n) for n in names)
     for policy in POLICIES:
         assert policy.description.endswith(".") and policy.description.count(". ") == 0, policy.name

@@ -19,6 +19,8 @@ MANDATORY = {
     "prod-zones-protected",
     "webmail-certificate-matches",
     "null-mx-alone",
+    "dmarc-enforcement-needs-dkim",
+    "dkim-record-matches-signing-key",
 }
 ADVISORY = {
     "smtp-banner-matches-ptr",

@@ -148,9 +148,10 @@ def test_removing_a_zone_in_dev_deletes_its_records(tmp_path):
     assert result.returncode == 0, result.stderr
     deleted = {urn.rsplit("::", 1)[-1] for op, urn, _ in changes(document) if op == "delete"}
     assert deleted == {"example.com", "example.com-zone", "example.com-dnssec", "example.com-a-host0",
-                       "example.com-mx-@", "example.com-txt-@", "example.com-txt-_dmarc"}
+                       "example.com-mx-@", "example.com-txt-@", "example.com-txt-_dmarc",
+                       "example.org-txt-example.com._report._dmarc"}
     assert {op for op, _, _ in changes(document)} == {"delete"}
-    assert "- 7 to delete" in result.stdout
+    assert "- 8 to delete" in result.stdout
 
 
 def test_removing_a_zone_in_prod_is_refused_by_protect(tmp_path):
@@ -180,11 +181,11 @@ def test_the_mass_change_guard_fires_and_is_overridden(tmp_path):
     result, document = preview(REPO, "dev", tmp_path, state, "--state-out", str(out))
     assert result.returncode == 1, result.stderr
     guard = document["massChange"]
-    # 2 zones x (3 records + the null MX and the TXT at @ and _dmarc the program adds): 12 of the records and the
-    # zone files.
-    assert guard["status"] == "fired" and guard["deleted"] == 12 and guard["existing"] > 20
+    # 2 zones x (3 records + the null MX and the TXT at @ and _dmarc the program adds, and each zone's RFC 7489 §7.1
+    # report authorization in example.org): 14 of the records and the zone files.
+    assert guard["status"] == "fired" and guard["deleted"] == 14 and guard["existing"] > 20
     assert (f"Too many deletes and replacements of DNS records and zone files, {guard['percent']:.2f}% is over "
-            f"30.00% (12/{guard['existing']}: 12 deleted, 0 replaced), force required") in result.stdout
+            f"30.00% (14/{guard['existing']}: 14 deleted, 0 replaced), force required") in result.stdout
     assert "urn:pulumi:dev::isp::isp:dns:DnsZone$cloudflare:index/dnsRecord:DnsRecord::b.test-txt-_dmarc" in \
         result.stdout
     assert not out.exists()  # an up would not run

@@ -164,3 +164,36 @@ def test_ssh_key_config_may_not_name_another_setting(dev_values, name):
     assert isinstance(message, str), "accepted"
     assert f'isp:hosts[0].sshKeyConfig = "{name}": names the setting {name}' in message
     assert "must be one of the zones" not in message  # the zones are still there
+
+
+# The DKIM keys' secrets: each key's privateKeyConfig, by default dkimKey_ and its selector.
+
+
+def test_split_secrets_keeps_each_dkim_keys_secret_out_of_the_model(dev_values):
+    dev_values["mail"]["dkim"]["keys"].append({**dev_values["mail"]["dkim"]["keys"][0], "selector": "s2026b",
+                                               "privateKeyConfig": "nextSigningKey"})
+    secrets = {"sshPrivateKey": DEPLOY_KEY, "dkimKey_s2026a": DEPLOY_KEY, "nextSigningKey": DEPLOY_KEY,
+               "mtaStsTlsKey": DEPLOY_KEY}
+    values = split_secrets({**dev_values, **secrets}, set(secrets), "Pulumi.dev.yaml")
+    assert set(values) == set(dev_values)
+    cfg = load(dev_values, secrets)
+    assert not isinstance(cfg, str), cfg
+    assert [k.private_key_config for k in cfg.mail.dkim.keys] == ["dkimKey_s2026a", "nextSigningKey"]
+
+
+def test_a_dkim_secret_no_key_names_is_refused_unshown(dev_values):
+    """A secret for a selector that is not in keys (a typo, or a key retired without its secret)."""
+    message = load(dev_values, {"sshPrivateKey": DEPLOY_KEY, "dkimKey_s2026x": DEPLOY_KEY})
+    assert isinstance(message, str), "accepted"
+    assert "isp:dkimKey_s2026x is a secret that no setting reads (did you mean dkimKey_s2026a?)" in message
+    assert "privateKeyConfig" in message
+    assert_no_leak(message)
+
+
+@pytest.mark.parametrize("name", ["zones", "mail", "webmailTlsKey", "sshPrivateKey"])
+def test_a_dkim_private_key_config_may_not_name_another_setting(dev_values, name):
+    dev_values["mail"]["dkim"]["keys"][0]["privateKeyConfig"] = name
+    message = load(dev_values, {"sshPrivateKey": DEPLOY_KEY})
+    assert isinstance(message, str), "accepted"
+    assert f'isp:mail.dkim.keys[0].privateKeyConfig = "{name}": names the setting {name}' in message
+    assert "must be one of the zones" not in message  # the setting is still read as a setting

@@ -47,7 +47,7 @@ def test_secret_looking_names(name):
 
 @pytest.mark.parametrize("name", [
     "privateAddress", "sshKeyConfig", "keyFile", "tokenName", "name", "content", "zones", "hosts", "author",
-    "publicAddress6", "backupDir", "",
+    "publicAddress6", "backupDir", "key_table", "signingTable", "",
 ])
 def test_names_that_only_refer_to_a_secret_or_are_plain(name):
     assert not secret_name(name)

@@ -282,3 +282,24 @@ def test_addresses_are_written_canonically(tmp_path):
     postfix = _postfix(tmp_path, {"ipv6_address": "2001:DB8:0:0::25", "own_networks": ["2001:DB8:1::/48"]})
     assert postfix.value("smtp_bind_address6") == "2001:db8::25"
     assert "[2001:db8:1::]/48" in postfix.value("mynetworks").split()
+
+
+def test_opendkim_is_asked_for_every_message_and_mail_flows_when_it_is_down(tmp_path):
+    """postconf(5): smtpd_milters for mail received over SMTP (and submission), non_smtpd_milters for local
+    submission (sendmail, pickup); milter_default_action accept: the milter down delays nothing."""
+    postfix = _postfix(tmp_path, {"dkim_milter_port": 8891})
+    assert postfix.value("smtpd_milters") == "inet:localhost:8891"
+    assert postfix.value("non_smtpd_milters", expand=True) == "inet:localhost:8891"
+    assert postfix.value("milter_default_action") == "accept"
+
+
+def test_without_signing_no_milter_is_configured(tmp_path):
+    postfix = _postfix(tmp_path)
+    assert postfix.value("smtpd_milters") == postfix.value("non_smtpd_milters") == ""
+    assert postfix.value("milter_default_action") == "tempfail"  # Postfix's default, untouched
+
+
+@pytest.mark.parametrize("port", [0, 70000, "8891", "8891\nrelayhost = evil"])
+def test_a_milter_port_that_is_not_a_port_is_refused(port):
+    with pytest.raises(RenderValueError, match="dkim_milter_port"):
+        render_postfix_main_cf(**{**MAIN, "dkim_milter_port": port})

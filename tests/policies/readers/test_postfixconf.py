@@ -102,6 +102,9 @@ def test_rate_limit_yaml_defaults_and_caps() -> None:
     assert ratelimitconf.daily_cap([]) == float("inf")
     assert ratelimitconf.parse_rate_limit_yaml("limits: [[x, 1]]\n").problems
     assert ratelimitconf.parse_rate_limit_yaml("limits: [\n").problems
+    # Found by tests/fuzz/test_policy_fuzz.py: a file of 2,000 "{" used to escape as a RecursionError.
+    assert ratelimitconf.parse_rate_limit_yaml("{" * 2000).problems == [
+        "not valid YAML: nested deeper than the reader can follow"]
 
 
 def test_dovecot_mbox_settings(tmp_path) -> None:

@@ -4,6 +4,7 @@
 so each policy is judged on a violating and a compliant version of the same stack.
 """
 
+import base64
 import json
 
 import pulumi
@@ -51,6 +52,26 @@ record("example.net", "NS", "ns1.example.net")
 spf = "v=spf1 ip4:198.51.100.25 +all" if "spf-valid" in broken else "v=spf1 ip4:198.51.100.25 -all"
 record("example.net", "TXT", spf)
 record("_dmarc.example.net", "TXT", "v=DMARC1; p=reject")
+
+
+# DKIM (RFC 6376) as Debian's OpenDKIM does it, so that p=reject does not rest on SPF alone: a key made at run
+# time, its public half published (`dkim-record-matches-signing-key` publishes another key's), the milter in
+# main.cf (`dmarc-enforcement-needs-dkim` leaves it out).
+def dkim_key():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    spki = private.public_key().public_bytes(serialization.Encoding.DER,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo)
+    return pem, base64.b64encode(spki).decode()
+
+
+signing_pem, signing_public = dkim_key()
+published = dkim_key()[1] if "dkim-record-matches-signing-key" in broken else signing_public
+record("hm2026._domainkey.example.net", "TXT", f"v=DKIM1; k=rsa; p={published}")
 # A name that accepts no mail (RFC 7505): the null MX alone, SPF passing nobody; the apex's p=reject covers it.
 record("noreply.example.net", "MX", ".", priority=0)
 if "null-mx-alone" in broken:
@@ -102,6 +123,8 @@ myhostname = "smtp.example.net" if "smtp-banner-matches-ptr" in broken else "mai
 policy = "" if "daily-send-limit" in broken else "check_policy_service unix:private/policyd, "
 size = "0" if "message-size-limit" in broken else "26214400"
 mailbox = "Mailbox" if "maildir-not-mbox" in broken else "Maildir/"
+milters = "" if "dmarc-enforcement-needs-dkim" in broken else (
+    "smtpd_milters = inet:localhost:8891\nnon_smtpd_milters = $smtpd_milters\n")
 deliver(
     "main-cf",
     "mail.example.net",
@@ -114,8 +137,22 @@ message_size_limit = {size}
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = private/auth
 smtpd_recipient_restrictions = {policy}permit_sasl_authenticated, reject_unauth_destination
-""",
+{milters}""",
 )
+deliver("opendkim-conf", "mail.example.net", "/etc/opendkim.conf", """Syslog yes
+UserID opendkim
+Mode sv
+Socket inet:8891@localhost
+KeyTable /etc/opendkim/key.table
+SigningTable refile:/etc/opendkim/signing.table
+InternalHosts /etc/opendkim/trusted.hosts
+""")
+deliver("opendkim-keys", "mail.example.net", "/etc/opendkim/key.table",
+        "hm2026._domainkey.example.net example.net:hm2026:/etc/dkimkeys/hm2026.private\n")
+deliver("opendkim-signing", "mail.example.net", "/etc/opendkim/signing.table",
+        "*@example.net hm2026._domainkey.example.net\n")
+deliver("opendkim-trusted", "mail.example.net", "/etc/opendkim/trusted.hosts", "127.0.0.1\n::1\n10.0.0.0/24\n")
+deliver("opendkim-key", "mail.example.net", "/etc/dkimkeys/hm2026.private", signing_pem)
 auth = (
     ""
     if "submission-requires-auth" in broken

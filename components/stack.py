@@ -41,6 +41,7 @@ from components.gateway import Gateway, GatewayArgs, NatMapping, PublishedServic
 from components.mail_host import DkimSigningKey, MailHost, MailHostArgs, MailHostDkim
 from components.name_server import NameServer, NameServerArgs
 from components.refusals import explain
+from components.render.dovecot import IMAPS_PORT
 from components.render.nginx import MTA_STS_LABEL
 from components.reverse_zone import HostPtr, ReverseZone, ReverseZoneArgs
 from components.web_host import MtaStsSite, WebHost, WebHostArgs, WebmailSite
@@ -318,6 +319,8 @@ class _Planner:
             for protocol, port in (
                 ([("udp", 53), ("tcp", 53)] if "dns" in h.roles else [])
                 + ([("tcp", 80), ("tcp", 443)] if {"web", "webmail"} & set(h.roles) else [])
+                # IMAPS (RFC 8314): users read their mail from anywhere, as Dovecot's imaps listener offers it.
+                + ([("tcp", IMAPS_PORT)] if "mail" in h.roles else [])
             )
         ]
         with self.within([f"hosts[{index}]", "gateway", "networks", "hosts", "mail"], f"gateway {host.name}"):

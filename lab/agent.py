@@ -1,5 +1,9 @@
-"""What a probe does from inside a namespace: DNS queries, TCP connects, SMTP sessions, an SPF check,
-TLS handshakes verified against the lab CA (Python's ssl and `openssl s_client`), a plain HTTP GET.
+"""What a probe does from inside a namespace: DNS queries, TCP connects, SMTP sessions, and `openssl
+s_client` judging the webmail certificate against a name it must not verify for.
+
+The outside judgements (recursion, FCrDNS, banner, SPF, certificates, MTA-STS) are the audit's,
+run as `python -m audit` in the namespaces (lab/audit_probes.py); the agent serves the probes
+that need inside access or send mail.
 
 The lab runs `ip netns exec <namespace> python -m lab.agent <action>` with the action's
 arguments as JSON on stdin and reads one JSON result from stdout. An agent only observes and
@@ -27,8 +31,6 @@ import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
-import dns.rdatatype
-import dns.resolver
 
 from lab.mailauth_agent import ACTIONS as MAIL_AUTH_ACTIONS
 
@@ -162,19 +164,6 @@ def _body(message: dict[str, Any]) -> bytes:
     return headers.encode() + body
 
 
-def spf(ip: str, sender: str, helo: str, nameserver: str) -> dict[str, Any]:
-    """pyspf's verdict for a mail from `sender` at `ip`, looking names up at `nameserver`."""
-    import spf as pyspf
-
-    resolver = dns.resolver.Resolver(configure=False)
-    resolver.nameservers = [nameserver]
-    resolver.lifetime = 5.0
-    dns.resolver.default_resolver = resolver  # pyspf asks dnspython's default resolver
-    result, explanation = pyspf.check2(i=ip, s=sender, h=helo)
-    record = [r.to_text() for r in resolver.resolve(sender.split("@")[1], "TXT")]
-    return {"result": result, "explanation": explanation, "txt": record}
-
-
 def _certificate_facts(der: bytes) -> dict[str, Any]:
     from cryptography import x509
 
@@ -187,22 +176,6 @@ def _certificate_facts(der: bytes) -> dict[str, Any]:
     return {"sha256": hashlib.sha256(der).hexdigest(), "subject": cert.subject.rfc4514_string(),
             "issuer": cert.issuer.rfc4514_string(), "san": names,
             "not_after": cert.not_valid_after_utc.isoformat()}
-
-
-def tls(host: str, port: int, server_name: str, cafile: str, source: str | None = None,
-        timeout: float = 5.0) -> dict[str, Any]:
-    """A TLS handshake as a browser does it: only `cafile` trusted, the certificate must name `server_name`."""
-    context = ssl.create_default_context(cafile=cafile)  # CERT_REQUIRED, check_hostname, only this CA
-    try:
-        with socket.create_connection((host, port), timeout=timeout,
-                                      source_address=(source, 0) if source else None) as raw, \
-                context.wrap_socket(raw, server_hostname=server_name) as wrapped:
-            return {"outcome": "verified", "version": wrapped.version(), "cipher": wrapped.cipher()[0],
-                    "certificate": _certificate_facts(wrapped.getpeercert(binary_form=True))}
-    except ssl.SSLCertVerificationError as error:
-        return {"outcome": "rejected", "detail": f"{error.verify_message} ({error.reason})"}
-    except (OSError, ssl.SSLError) as error:
-        return {"outcome": "error", "detail": f"{type(error).__name__}: {error}"}
 
 
 def openssl_verify(host: str, port: int, server_name: str, verify_name: str, cafile: str,
@@ -224,30 +197,7 @@ def openssl_verify(host: str, port: int, server_name: str, verify_name: str, caf
     return result
 
 
-def http(host: str, port: int, host_header: str, path: str = "/", source: str | None = None,
-         timeout: float = 5.0) -> dict[str, Any]:
-    """One plain HTTP/1.1 GET: the status line and the Location header, nothing followed."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout,
-                                      source_address=(source, 0) if source else None) as sock:
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host_header}\r\nConnection: close\r\n\r\n".encode())
-            data = b""
-            while b"\r\n\r\n" not in data and len(data) < 65536:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-    except OSError as error:
-        return {"outcome": "error", "detail": f"{type(error).__name__}: {error}"}
-    head = data.split(b"\r\n\r\n", 1)[0].decode(errors="replace").split("\r\n")
-    status = head[0].split()
-    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head[1:])}
-    return {"outcome": "answered", "status_line": head[0], "status": int(status[1]) if len(status) > 1 else None,
-            "location": headers.get("location")}
-
-
-ACTIONS = {"dns": dns_queries, "tcp": tcp, "smtp": smtp, "spf": spf, "tls": tls, "openssl_verify": openssl_verify,
-           "http": http, **MAIL_AUTH_ACTIONS}
+ACTIONS = {"dns": dns_queries, "tcp": tcp, "smtp": smtp, "openssl_verify": openssl_verify, **MAIL_AUTH_ACTIONS}
 
 
 def main(argv: list[str]) -> int:

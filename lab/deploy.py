@@ -203,6 +203,9 @@ def order_steps(registrations: Sequence[dict[str, Any]]) -> list[Step]:
     return ordered
 
 
+LAB_INPUTS_FILE = "lab-inputs.json"
+
+
 def plan_from_registrations(stack: str, registrations: Sequence[dict[str, Any]]) -> Plan:
     return Plan(stack=stack, registrations=tuple(registrations), steps=tuple(order_steps(registrations)))
 
@@ -213,6 +216,9 @@ def render_plan(stack: str, overrides: Sequence[str] = (), out: Path | None = No
     out = out or project_dir / "build" / stack / "plan.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     own_overrides, secret_files = lab_inputs(stack, overrides, project_dir)
+    # What the lab itself handed the program (certificates, the DKIM public key; never a secret): the audit
+    # reads it (`--set-file`) to know what the running lab should publish.
+    (out.parent / LAB_INPUTS_FILE).write_text(json.dumps(parse_overrides(own_overrides), indent=1) + "\n")
     argv = [sys.executable, "-m", "lab.deploy", "--stack", stack, "--out", str(out)]
     for pair in [*own_overrides, *overrides]:  # the caller's --set last: it may replace the lab's own
         argv += ["--set", pair]

@@ -8,8 +8,6 @@ namespace has no route off this machine anyway; `asked` in each result lists eve
 
 from __future__ import annotations
 
-import socket
-import ssl
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +80,7 @@ def dkim_verify(raw_file: str, nameserver: str) -> dict[str, Any]:
     from_header = str(headers.get("From", ""))
     result: dict[str, Any] = {"from": from_header, "signatures": signatures, "asked": asked}
     try:
-        from lab.mailauth import header_domain, organizational_domain
+        from audit.mailrecords import header_domain, organizational_domain
 
         domain = header_domain(from_header)
         result["from_domain"] = domain
@@ -94,83 +92,6 @@ def dkim_verify(raw_file: str, nameserver: str) -> dict[str, Any]:
     except (ValueError, dns.exception.DNSException) as error:
         result["dmarc_error"] = f"{type(error).__name__}: {error}"
     return result
-
-
-def https_get(name: str, path: str, nameserver: str, cafile: str, source: str | None = None,
-              timeout: float = 5.0) -> dict[str, Any]:
-    """GET https://name/path as an MTA-STS sender does (RFC 8461 §3.3): `name` resolved at `nameserver`,
-    only `cafile` trusted, the hostname checked, no redirect followed; status, Content-Type, body."""
-    asked: list[str] = []
-    resolver = _resolver(nameserver, asked)
-    try:
-        answer = resolver.resolve(name, "A")
-    except dns.exception.DNSException as error:
-        return {"outcome": "error", "detail": f"{name} A: {type(error).__name__}: {error}", "asked": asked}
-    chain = [rrset.to_text() for rrset in answer.response.answer]
-    address = str(answer[0])
-    context = ssl.create_default_context(cafile=cafile)  # CERT_REQUIRED, check_hostname, only this CA
-    try:
-        with socket.create_connection((address, 443), timeout=timeout,
-                                      source_address=(source, 0) if source else None) as raw, \
-                context.wrap_socket(raw, server_hostname=name) as wrapped:
-            wrapped.sendall(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
-            data = b""
-            while len(data) < 128 * 1024:
-                chunk = wrapped.recv(16384)
-                if not chunk:
-                    break
-                data += chunk
-            peer = wrapped.getpeercert()
-    except ssl.SSLCertVerificationError as error:
-        return {"outcome": "rejected", "address": address, "dns": chain, "asked": asked,
-                "detail": f"{error.verify_message} ({error.reason})"}
-    except (OSError, ssl.SSLError) as error:
-        return {"outcome": "error", "address": address, "dns": chain, "asked": asked,
-                "detail": f"{type(error).__name__}: {error}"}
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode(errors="replace").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        body = _dechunk(body)
-    status = lines[0].split()
-    sans = [value for kind, value in peer.get("subjectAltName", ()) if kind == "DNS"]
-    return {"outcome": "verified", "address": address, "dns": chain, "asked": asked, "status_line": lines[0],
-            "status": int(status[1]) if len(status) > 1 and status[1].isdigit() else None,
-            "content_type": headers.get("content-type", ""), "location": headers.get("location"),
-            "body": body.decode(errors="replace"), "san": sans}
-
-
-def _dechunk(data: bytes) -> bytes:
-    """HTTP/1.1 chunked transfer coding (RFC 9112 §7.1), extensions ignored."""
-    out = b""
-    while data:
-        size_line, _, data = data.partition(b"\r\n")
-        size = int(size_line.split(b";")[0] or b"0", 16)
-        if size == 0:
-            break
-        out, data = out + data[:size], data[size + 2:]
-    return out
-
-
-def smtp_starttls(host: str, port: int, server_name: str, cafile: str, source: str | None = None,
-                  timeout: float = 10.0) -> dict[str, Any]:
-    """STARTTLS to an MX as an MTA-STS sender in enforce mode does (RFC 8461 §4.2): the certificate
-    must chain to a trusted CA (here only `cafile`) and name the MX host."""
-    import smtplib
-
-    context = ssl.create_default_context(cafile=cafile)
-    try:
-        with smtplib.SMTP(host, port, timeout=timeout, source_address=(source, 0) if source else None) as client:
-            client._host = server_name  # the SNI and the name checked: the MX host's name
-            client.ehlo("probe.outside.test")
-            code, _ = client.starttls(context=context)
-            cipher = client.sock.version() if isinstance(client.sock, ssl.SSLSocket) else None
-            sans = [v for k, v in client.sock.getpeercert().get("subjectAltName", ()) if k == "DNS"]
-            return {"outcome": "verified", "code": code, "version": cipher, "san": sans}
-    except ssl.SSLCertVerificationError as error:
-        return {"outcome": "rejected", "detail": f"{error.verify_message} ({error.reason})"}
-    except (OSError, ssl.SSLError, smtplib.SMTPException) as error:
-        return {"outcome": "error", "detail": f"{type(error).__name__}: {error}"}
 
 
 def mail_audit(domain: str, nameserver: str) -> dict[str, Any]:
@@ -195,5 +116,4 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool) or value is None else str(value)
 
 
-ACTIONS = {"dkim_verify": dkim_verify, "https_get": https_get, "smtp_starttls": smtp_starttls,
-           "mail_audit": mail_audit}
+ACTIONS = {"dkim_verify": dkim_verify, "mail_audit": mail_audit}

@@ -1,5 +1,5 @@
-"""Lesson 6 beyond SPF, by traffic: DKIM and DMARC on a real message, MTA-STS fetched as a sender
-fetches it, and a third party's audit of the published records.
+"""Lesson 6 beyond SPF, by traffic: DKIM and DMARC on a real message, MTA-STS as the audit fetches it,
+and a third party's audit of the published records.
 
 - `dkim`: the lab user submits on 587 (STARTTLS, AUTH) to an outside address; the message the
   outside sink received carries a DKIM-Signature with `d=` our domain and `s=` each signing
@@ -7,15 +7,17 @@ fetches it, and a third party's audit of the published records.
   DMARC (RFC 7489 §6.6) then passes on that signature alone, aligned per the record's adkim,
   and the record asks receivers to reject. SPF is left out of the verdict on purpose: it breaks
   on every forward, which is why the issue wants DKIM.
-- `mta-sts`: from `internet`, trusting only the lab CA, the policy at
-  `https://mta-sts.<D>/.well-known/mta-sts.txt` (RFC 8461 §3.3): 200, text/plain, a valid policy
-  (§3.2) whose mx lines are exactly the MX set of D; `_mta-sts.<D>` has one STSv1 record with an
-  id (§3.1); `_smtp._tls.<D>` has rua (RFC 8460 §3). In enforce mode every MX must present, on
-  STARTTLS, a certificate the lab CA verifies for its name (§4.2), or enforce would be a lie.
+- `mta-sts`: judged by the audit's `mta-sts`, `mta-sts-certificate` and `tls-rpt` checks run from
+  `internet` trusting only the lab CA (lab/audit_probes.py): `_mta-sts.<D>` has one STSv1 record with
+  the expected id (RFC 8461 §3.1), the policy at `https://mta-sts.<D>/.well-known/mta-sts.txt` (§3.3)
+  verifies, answers 200 text/plain, parses (§3.2) and its mx lines are the MX set of D;
+  `_smtp._tls.<D>` has the expected rua (RFC 8460 §3). (Each MX's STARTTLS certificate, which
+  enforce mode relies on, is the audit's `mail-tls`, in `audit-outside`.)
 - `mail-auth-audit`: checkdmarc's SPF and DMARC checks (as a library, asking our name server
   only, its MX/STARTTLS/HTTPS checks not called) find no error.
 
-Judging uses lab/mailauth.py (written from the RFCs), never the stack's renderers.
+`dkim` judges DMARC with audit/mailrecords.py (written from the RFCs; the audit judges with it too), never the
+stack's renderers.
 """
 
 from __future__ import annotations
@@ -24,24 +26,12 @@ import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import dns.rdata
-import dns.rdataclass
-import dns.rdatatype
-
-from lab.mailauth import (
-    RecordError,
-    dmarc_verdict,
-    mx_matches,
-    parse_dmarc_record,
-    parse_mta_sts_policy,
-    parse_mta_sts_txt,
-    parse_tlsrpt_txt,
-)
+from audit.mailrecords import RecordError, dmarc_verdict, parse_dmarc_record
+from lab.audit_probes import probe_mta_sts
 
 if TYPE_CHECKING:
     from lab.probes import Lab
 
-MTA_STS_PATH = "/.well-known/mta-sts.txt"  # RFC 8461 §3.3
 SINK_WAIT_SECONDS = 30
 
 
@@ -58,21 +48,6 @@ def hosted_domains(lab: Lab) -> list[str]:
 def signing_selectors(lab: Lab) -> list[str]:
     dkim = getattr(lab.cfg.mail, "dkim", None)
     return list(dkim.sign_with) if dkim is not None else []
-
-
-def answer_records(entry: dict[str, Any], rdtype: str) -> list[Any]:
-    """The rdata of type `rdtype` in an agent `dns` result entry (its answer lines as presentation text)."""
-    found = []
-    for line in entry.get("answer", []):
-        words = line.split(None, 4)
-        if len(words) == 5 and words[3] == rdtype:
-            found.append(dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rdtype), words[4]))
-    return found
-
-
-def txt_strings(entry: dict[str, Any]) -> list[str]:
-    """Each TXT record's strings joined (RFC 7208 §3.3, RFC 6376 §3.6.2.2)."""
-    return [b"".join(r.strings).decode(errors="replace") for r in answer_records(entry, "TXT")]
 
 
 def _submit_to_outside(lab: Lab, token: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -141,84 +116,6 @@ def probe_dkim(lab: Lab) -> tuple[bool, list[str]]:
     asked = seen.get("asked", [])
     evidence.append(f"{len(asked)} DNS questions, every one to ns1 {lab.dns_public} only: {', '.join(asked)}")
     return signed and verdict_ok, evidence
-
-
-def _mx_hosts(entry: dict[str, Any]) -> list[str]:
-    records = sorted(answer_records(entry, "MX"), key=lambda r: r.preference)
-    return [r.exchange.to_text().rstrip(".").lower() for r in records]
-
-
-def _one_domain_sts(lab: Lab, domain: str, ca: str) -> tuple[bool, list[str]]:
-    from lab.probes import _dns_line
-
-    looked_up = lab.agent("internet", "dns", server=lab.dns_public, source=lab.client,
-                          queries=[[domain, "MX"], [f"_mta-sts.{domain}", "TXT"], [f"_smtp._tls.{domain}", "TXT"]])
-    results = looked_up.get("results") or [{"name": domain, "type": "MX", "error": looked_up.get("error")}] * 3
-    mx_entry, sts_entry, rpt_entry = results
-    mx_hosts = _mx_hosts(mx_entry)
-    checks: list[tuple[bool, str]] = [(bool(mx_hosts), f"MX {_dns_line(mx_entry)}")]
-    sts_records = [t for t in txt_strings(sts_entry) if t.startswith("v=STSv1")]
-    try:
-        if len(sts_records) != 1:
-            raise RecordError(f"{len(sts_records)} STSv1 records; RFC 8461 §3.1 wants exactly one")
-        checks.append((True, f"_mta-sts.{domain} TXT {sts_records[0]!r}: id {parse_mta_sts_txt(sts_records[0])}"))
-    except RecordError as error:
-        checks.append((False, f"_mta-sts.{domain} TXT: {_dns_line(sts_entry)}: {error}"))
-    try:
-        rua = parse_tlsrpt_txt(next(iter(t for t in txt_strings(rpt_entry) if t.startswith("v=TLSRPTv1")), ""))
-        checks.append((True, f"_smtp._tls.{domain} TXT: rua {', '.join(rua)}"))
-    except RecordError as error:
-        checks.append((False, f"_smtp._tls.{domain} TXT: {_dns_line(rpt_entry)}: {error}"))
-    name = f"mta-sts.{domain}"
-    got = lab.agent("internet", "https_get", name=name, path=MTA_STS_PATH, nameserver=lab.dns_public, cafile=ca,
-                    source=lab.client)
-    fetched = got.get("outcome") == "verified"
-    checks.append((fetched, f"https://{name}{MTA_STS_PATH} ({' -> '.join(got.get('dns', [])) or 'no address'}), "
-                            f"only the lab CA trusted, hostname checked: {got.get('outcome')} "
-                            f"{got.get('detail', '')}".rstrip()))
-    content_type = got.get("content_type", "")
-    checks.append((got.get("status") == 200 and content_type.split(";")[0].strip().lower() == "text/plain",
-                   f"  {got.get('status_line')}, Content-Type {content_type or '(none)'}, certificate SAN "
-                   f"{got.get('san')}"))
-    policy = None
-    try:
-        policy = parse_mta_sts_policy(got.get("body", "")) if fetched else None
-    except RecordError as error:
-        checks.append((False, f"  policy does not parse (RFC 8461 §3.2): {error}"))
-    if policy is not None:
-        covered = all(any(mx_matches(p, h) for p in policy.mx) for h in mx_hosts)
-        exact = sorted(policy.mx) == sorted(mx_hosts)
-        checks.append((covered and exact, f"  policy: mode {policy.mode}, max_age {policy.max_age}, mx "
-                                          f"{list(policy.mx)}; MX set of {domain}: {mx_hosts}"))
-        mx_addresses = lab.agent("internet", "dns", server=lab.dns_public, source=lab.client,
-                                 queries=[[h, "A"] for h in mx_hosts])
-        for host, entry in zip(mx_hosts, mx_addresses.get("results", []), strict=False):
-            address = next((str(r) for r in answer_records(entry, "A")), None)
-            tls = lab.agent("internet", "smtp_starttls", host=address or host, port=25, server_name=host, cafile=ca,
-                            source=lab.client) if address else {"outcome": "error", "detail": "no address"}
-            ok = tls.get("outcome") == "verified" or policy.mode != "enforce"
-            checks.append((ok, f"  MX {host} ({address}):25 STARTTLS, lab CA only, name checked: {tls.get('outcome')} "
-                               f"{tls.get('version') or tls.get('detail', '')}"
-                               + ("" if policy.mode == "enforce" else " (not required: mode is not enforce)")))
-    asked = got.get("asked", [])
-    checks.append((True, f"HTTPS name resolution asked ns1 {lab.dns_public} only: {', '.join(asked)}"))
-    return all(ok for ok, _ in checks), [_mark(ok, text) for ok, text in checks]
-
-
-def probe_mta_sts(lab: Lab) -> tuple[bool, list[str]]:
-    from lab.pki import SECRETS_DIR
-
-    if getattr(lab.cfg.mail, "mta_sts", None) is None:
-        return False, ["the stack has no isp:mail.mtaSts: no policy is published  <- expected one"]
-    ca = SECRETS_DIR / "lab-ca.pem"
-    if not ca.exists():
-        return False, [f"no lab CA at {ca}; run make lab first"]
-    passed, evidence = True, []
-    for domain in hosted_domains(lab):
-        ok, lines = _one_domain_sts(lab, domain, str(ca))
-        passed &= ok
-        evidence += [f"{domain}:", *(f"  {line}" for line in lines)]
-    return passed and bool(evidence), evidence
 
 
 def probe_mail_auth_audit(lab: Lab) -> tuple[bool, list[str]]:

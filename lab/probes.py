@@ -1,17 +1,19 @@
 """The conformance probes: each lesson proved (or disproved) by real traffic between namespaces.
 
-Every probe runs its observations inside the namespaces with `lab.agent` (dnspython, smtplib,
-pyspf), then judges them and keeps the evidence: the replies, codes, flags, banners and
-addresses it saw. A probe passes only on positive evidence; a timeout or an error fails it.
-The fault probe pushes a broken named.conf through the stack's own delivery.
+The outside probes (recursion, authoritative, fcrdns, smtp-banner, spf, dns-not-www, webmail-tls,
+mta-sts, and audit-outside/audit-customer) are judged by the audit's checks, run inside the
+internet and customer namespaces (lab/audit_probes.py): one implementation of each outside
+judgement. The probes here need inside access or send mail: each runs its observations inside
+the namespaces with `lab.agent` (dnspython, smtplib), or on a host, then judges them and keeps
+the evidence: the replies, codes, flags, banners and addresses it saw. A probe passes only on
+positive evidence; a timeout or an error fails it. The fault probe pushes a broken named.conf
+through the stack's own delivery.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
-import ipaddress
 import json
 import re
 import secrets
@@ -22,6 +24,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lab.audit_probes import (
+    AUDIT_PROBES,
+    probe_authoritative,
+    probe_banner,
+    probe_dns_not_www,
+    probe_fcrdns,
+    probe_recursion,
+    probe_spf,
+    probe_webmail_tls,
+)
 from lab.deploy import Plan, execute
 from lab.hosts import account_password, host_run
 from lab.mailauth_probes import MAIL_AUTH_PROBES
@@ -110,83 +122,6 @@ def _code(session: dict[str, Any], prefix: str, nth: int = 0) -> int | None:
 
 # ---------------------------------------------------------------------------------------------
 # The probes
-
-
-def probe_recursion(lab: Lab) -> tuple[bool, list[str]]:
-    name = f"www.{lab.outside}"
-    outside = lab.agent("internet", "dns", server=lab.dns_public, queries=[[name, "A"]], source=lab.client)
-    customer = lab.agent("customer", "dns", server=lab.dns_public, queries=[[name, "A"]])
-    seen_out = (outside.get("results") or [{"name": name, "type": "A", "error": outside.get("error")}])[0]
-    seen_cust = (customer.get("results") or [{"name": name, "type": "A", "error": customer.get("error")}])[0]
-    refused = seen_out.get("rcode") == "REFUSED" and not seen_out.get("answer")
-    answered = seen_cust.get("rcode") == "NOERROR" and "ra" in seen_cust.get("flags", []) and any(
-        " A " in line for line in seen_cust.get("answer", []))
-    return refused and answered, [
-        f"from internet {lab.client} to ns1 {lab.dns_public}: {_dns_line(seen_out)}"
-        + ("" if refused else "  <- expected REFUSED"),
-        f"from customer {lab.customer} to ns1 {lab.dns_public}: {_dns_line(seen_cust)}"
-        + ("" if answered else "  <- expected a recursive answer"),
-    ]
-
-
-def our_zones(lab: Lab) -> list[str]:
-    from lab.internet import _our_zones
-
-    return _our_zones(lab.cfg)
-
-
-def probe_authoritative(lab: Lab) -> tuple[bool, list[str]]:
-    zones = our_zones(lab)
-    queries = [[zone, "SOA"] for zone in zones] + [[f"{lab.mail.name}.{lab.domain}", "A"]]
-    vantages = [
-        ("internet", lab.dns_public, lab.client),
-        ("customer", lab.dns_public, None),
-        (lab.mail.name, str(lab.dns_cfg.private_address), None),
-    ]
-    passed, evidence = True, []
-    for where, server, source in vantages:
-        seen = lab.agent(where, "dns", server=server, queries=queries, source=source)
-        results = seen.get("results", [])
-        good = [r for r in results if r.get("rcode") == "NOERROR" and "aa" in r.get("flags", []) and r.get("answer")]
-        ok = len(good) == len(queries)
-        passed &= ok
-        summary = ", ".join(f"{r['name']} {r['type']} {r.get('rcode', r.get('error'))}"
-                            f"{' aa' if 'aa' in r.get('flags', []) else ''}" for r in results) or seen.get("error")
-        evidence.append(f"from {where} to {server}: {summary}" + ("" if ok else "  <- expected NOERROR aa for all"))
-    return passed, evidence
-
-
-def probe_fcrdns(lab: Lab) -> tuple[bool, list[str]]:
-    owner = ipaddress.ip_address(lab.mail_public).reverse_pointer
-    fqdn = f"{lab.mail.fqdn}."
-    ptr = lab.agent("internet", "dns", server=lab.dns_public, queries=[[owner, "PTR"]], source=lab.client)
-    ptr_entry = (ptr.get("results") or [{"name": owner, "type": "PTR", "error": ptr.get("error")}])[0]
-    targets = [line.split()[-1] for line in ptr_entry.get("answer", []) if " PTR " in line]
-    forward = lab.agent("internet", "dns", server=lab.dns_public, queries=[[t, "A"] for t in targets] or [[fqdn, "A"]],
-                        source=lab.client)
-    forward_entries = forward.get("results", [])
-    addresses = [line.split()[-1] for e in forward_entries for line in e.get("answer", []) if " A " in line]
-    passed = targets == [fqdn] and lab.mail_public in addresses
-    return passed, [
-        f"PTR {_dns_line(ptr_entry)}" + ("" if targets == [fqdn] else f"  <- expected {fqdn}"),
-        *(f"A   {_dns_line(e)}" for e in forward_entries),
-        f"forward-confirmed: {fqdn} -> {lab.mail_public}" if passed else f"{lab.mail_public} not among {addresses}",
-    ]
-
-
-def probe_banner(lab: Lab) -> tuple[bool, list[str]]:
-    seen = lab.agent("internet", "tcp", host=lab.mail_public, port=25, source=lab.client)
-    banner = seen.get("banner", "")
-    words = banner.split()
-    named = words[1] if len(words) > 1 and words[0] == "220" else ""
-    owner = ipaddress.ip_address(lab.mail_public).reverse_pointer
-    ptr = lab.agent("internet", "dns", server=lab.dns_public, queries=[[owner, "PTR"]], source=lab.client)
-    ptr_names = [line.split()[-1].rstrip(".") for r in ptr.get("results", []) for line in r.get("answer", [])]
-    passed = bool(named) and named == lab.mail.fqdn and ptr_names == [named]
-    return passed, [
-        f"from internet {lab.client} to {lab.mail_public}:25: {seen.get('outcome')} {banner!r}",
-        f"banner names {named or '(nothing)'}; PTR of {lab.mail_public} names {', '.join(ptr_names) or '(nothing)'}",
-    ]
 
 
 def _reject_counter(lab: Lab) -> int | None:
@@ -367,64 +302,6 @@ def probe_maildir(lab: Lab) -> tuple[bool, list[str]]:
     ]
 
 
-def probe_spf(lab: Lab) -> tuple[bool, list[str]]:
-    verdict = lab.agent("internet", "spf", ip=lab.mail_public, sender=f"postmaster@{lab.domain}",
-                        helo=lab.mail.fqdn, nameserver=lab.dns_public)
-    passed = verdict.get("result") == "pass"
-    return passed, [
-        f"TXT {lab.domain} (from ns1 {lab.dns_public}): {'; '.join(verdict.get('txt', [])) or verdict.get('error')}",
-        f"pyspf check2(i={lab.mail_public}, s=postmaster@{lab.domain}, h={lab.mail.fqdn}) -> "
-        f"{verdict.get('result')} ({verdict.get('explanation', '')})",
-    ]
-
-
-def _daemons(host: LabHost) -> set[str]:
-    names = set()
-    for pid in run(["ip", "netns", "pids", host.namespace], check=False).stdout.split():
-        with contextlib.suppress(OSError):
-            names.add(Path(f"/proc/{pid}/comm").read_text().strip())
-    return names
-
-
-def probe_dns_not_www(lab: Lab) -> tuple[bool, list[str]]:
-    www_name, ns_name = f"www.{lab.domain}", lab.dns.fqdn
-    seen = lab.agent("internet", "dns", server=lab.dns_public, source=lab.client,
-                     queries=[[www_name, "A"], [ns_name, "A"], [lab.domain, "NS"]])
-    results = seen.get("results", [])
-
-    def addresses(name: str) -> set[str]:
-        return {line.split()[-1] for r in results for line in r.get("answer", []) if line.startswith(name + ".")
-                and " A " in line}
-
-    www_addresses, ns_addresses = addresses(www_name), addresses(ns_name)
-    web_hosts = lab.topology.with_role("web") + lab.topology.with_role("webmail")
-    evidence = [_dns_line(r) for r in results]
-    ok = bool(www_addresses) and bool(ns_addresses) and not (www_addresses & ns_addresses)
-    for host in {h.name: h for h in web_hosts}.values():
-        daemons = _daemons(host)
-        clean = "named" not in daemons and "nginx" in daemons
-        ok &= clean
-        evidence.append(f"{host.name} ({host.namespace}) runs {', '.join(sorted(d for d in daemons if d != 'sleep'))}"
-                        + ("" if clean else "  <- a web host must run nginx and no named"))
-    for host in lab.topology.with_role("dns"):
-        daemons = _daemons(host)
-        clean = "named" in daemons and "nginx" not in daemons
-        ok &= clean
-        evidence.append(f"{host.name} ({host.namespace}) runs {', '.join(sorted(d for d in daemons if d != 'sleep'))}"
-                        + ("" if clean else "  <- a name server must run named and no nginx"))
-    http = lab.agent("internet", "tcp", host=sorted(www_addresses)[0] if www_addresses else lab.dns_public, port=80,
-                     source=lab.client, read_banner=False, timeout=3)
-    no_dns_on_www = lab.agent("internet", "dns", server=sorted(www_addresses)[0] if www_addresses else lab.dns_public,
-                              queries=[[lab.domain, "SOA"]], source=lab.client, timeout=1.5, tries=1)
-    www_dns = (no_dns_on_www.get("results") or [{}])[0]
-    ok &= http.get("outcome") == "connected" and "rcode" not in www_dns
-    evidence += [f"www {sorted(www_addresses)} port 80: {http.get('outcome')}; port 53: "
-                 f"{www_dns.get('rcode') or www_dns.get('error')}",
-                 f"{www_name} -> {sorted(www_addresses)}, {ns_name} -> {sorted(ns_addresses)}: "
-                 + ("different hosts" if ok else "NOT proven different")]
-    return ok, evidence
-
-
 BROKEN_LINE = "this is not a named.conf statement;\n"
 
 
@@ -466,49 +343,6 @@ def probe_fault(lab: Lab) -> tuple[bool, list[str]]:
         f"ns1 after:  {_dns_line(a) if a else after.get('error')}" + ("" if same_answer else "  <- expected the same"),
         f"named still running (rndc status): {running}; good staged copy restored: {restored.ok}",
     ]
-
-
-def probe_webmail_tls(lab: Lab) -> tuple[bool, list[str]]:
-    """From the internet, trusting only the lab CA: the webmail certificate verifies for its name only."""
-    from lab.pki import SECRETS_DIR
-
-    webmail = lab._one("webmail")
-    public = str(next(h for h in lab.cfg.hosts if h.name == webmail.name).public_address)
-    name = lab.cfg.webmail_fqdn
-    wrong = f"wrong.{lab.domain}"
-    ca = SECRETS_DIR / "lab-ca.pem"
-    if not ca.exists():
-        return False, [f"no lab CA at {ca.relative_to(BUILD_DIR.parent.parent)}; run make lab first"]
-    looked_up = lab.agent("internet", "dns", server=lab.dns_public, queries=[[name, "A"]], source=lab.client)
-    entry = (looked_up.get("results") or [{"name": name, "type": "A", "error": looked_up.get("error")}])[0]
-    resolves = any(line.split()[-1] == public for line in entry.get("answer", []) if " A " in line)
-    verified = lab.agent("internet", "tls", host=public, port=443, server_name=name, cafile=str(ca), source=lab.client)
-    right = lab.agent("internet", "openssl_verify", host=public, port=443, server_name=name, verify_name=name,
-                      cafile=str(ca))
-    mismatch = lab.agent("internet", "openssl_verify", host=public, port=443, server_name=name, verify_name=wrong,
-                         cafile=str(ca))
-    plain = lab.agent("internet", "http", host=public, port=80, host_header=name, path="/login", source=lab.client)
-    cert = verified.get("certificate", {})
-    fingerprint = cert.get("sha256", "")
-    same = bool(fingerprint) and mismatch.get("certificate", {}).get("sha256") == fingerprint
-    location = plain.get("location") or ""
-    checks = [
-        (resolves, f"{name} A (from ns1 {lab.dns_public}): {_dns_line(entry)}"),
-        (verified.get("outcome") == "verified" and cert.get("san") == [name],
-         f"internet {lab.client} -> {public}:443, SNI {name}, only the lab CA trusted, hostname checked: "
-         f"{verified.get('outcome')} {verified.get('version', '')} {verified.get('detail', '')}".rstrip()),
-        (bool(cert), f"  certificate: subject {cert.get('subject')}, SAN {cert.get('san')}, issuer "
-                     f"{cert.get('issuer')}, until {cert.get('not_after')}, sha256 {fingerprint[:16]}"),
-        (right.get("verify_code") == 0,
-         f"openssl s_client -verify_hostname {name}: {right.get('verify_code')} ({right.get('verify_message')})"),
-        (mismatch.get("verify_code") not in (None, 0) and same,
-         f"the same certificate (sha256 {mismatch.get('certificate', {}).get('sha256', '?')[:16]}) with "
-         f"-verify_hostname {wrong}: {mismatch.get('verify_code')} ({mismatch.get('verify_message')})"),
-        (plain.get("status") == 301 and location.startswith(f"https://{name}/"),
-         f"http://{public}/login with Host {name}: {plain.get('status_line') or plain.get('detail')}, "
-         f"Location {location or '(none)'}"),
-    ]
-    return all(ok for ok, _ in checks), [text + ("" if ok else "  <- unexpected") for ok, text in checks]
 
 
 BACKUP_SERVICE = "/etc/systemd/system/isp-db-backup.service"
@@ -613,6 +447,7 @@ PROBES: list[tuple[str, str, str, Callable[[Lab], tuple[bool, list[str]]]]] = [
      probe_backup_restore),
     ("webmail-tls", "10", "webmail's certificate verifies for its name only, from the internet; HTTP redirects",
      probe_webmail_tls),
+    *AUDIT_PROBES,  # audit-outside, audit-customer: the audit (audit/) run from the namespaces (lab/audit_probes.py)
     ("fault", "delivery", "a broken named.conf is refused by validation; ns1 keeps answering", probe_fault),
     ("zone-serial", "day 2", "a zone changed twice within a minute: its SOA serial, read from outside, grows each "
      "time and never goes back", probe_zone_serial),

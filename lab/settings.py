@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.alias_generators import to_camel
 
 from components.config import CONFIG_NAMESPACE, ConfigError, StackConfig, parse_stack_config
+from preflight import overrides as stack_overrides
 from preflight.stackconfig import StackConfig as ProgramConfig
 from preflight.stackconfig import load_stack_config
 
@@ -76,66 +76,26 @@ class LabStack:
         return self.program.stack
 
 
-def merge(base: Any, override: Any) -> Any:
-    """`override` merged into `base`: objects key by key, everything else replaced."""
-    if isinstance(base, Mapping) and isinstance(override, Mapping):
-        merged = dict(base)
-        for key, value in override.items():
-            merged[key] = merge(base.get(key), value) if key in base else value
-        return merged
-    return override
-
-
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
-    """["isp:dns={...}"] -> {"isp:dns": {...}}; a value that is not JSON is a plain string."""
-    overrides: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or ":" not in key:
-            raise LabError(f"--set {pair!r}: write NAMESPACE:KEY=JSON, e.g. isp:dns={{\"recursionClients\":[\"any\"]}}")
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = text
-        # The same key twice (the lab's own certificate, then a caller's change): objects merge, the later wins.
-        overrides[key] = merge(overrides[key], value) if key in overrides and value is not None else value
-    return overrides
-
-
-def _decoded(text: str) -> Any:
+    """["isp:dns={...}"] -> {"isp:dns": {...}} (preflight/overrides.py), a misspelt pair a LabError."""
     try:
-        return json.loads(text)
-    except ValueError:
-        return text
+        return stack_overrides.parse_overrides(pairs)
+    except stack_overrides.OverrideError as error:
+        raise LabError(str(error)) from None
 
 
 def load_lab(stack: str = "lab", overrides: Mapping[str, Any] | None = None,
              project_dir: Path = PROJECT_DIR, secrets: Mapping[str, str] | None = None) -> LabStack:
     """The stack as the program will see it; `secrets` are set as secret config (as `config set --secret`)."""
-    program = load_stack_config(project_dir, stack)
-    config = dict(program.config)
-    secret_keys = set(program.secret_keys)
-    for key, value in (secrets or {}).items():
-        config[key] = value
-        secret_keys.add(key)
-    for key, value in (overrides or {}).items():
-        if value is None:  # `--set KEY=null` unsets the key, as `pulumi config rm KEY` (a secret too)
-            config.pop(key, None)
-            secret_keys.discard(key)
-            continue
-        current = _decoded(config[key]) if key in config else None
-        merged = merge(current, value) if current is not None else value
-        config[key] = merged if isinstance(merged, str) else json.dumps(merged, sort_keys=True, separators=(",", ":"))
-    program = dataclasses.replace(program, config=config, secret_keys=sorted(secret_keys))
-    values = {k.split(":", 1)[1]: _decoded(v) for k, v in config.items() if k.startswith(f"{CONFIG_NAMESPACE}:")}
-    values = {k: v for k, v in values.items() if f"{CONFIG_NAMESPACE}:{k}" not in program.secret_keys}
+    program = stack_overrides.with_overrides(load_stack_config(project_dir, stack), overrides or {}, secrets)
+    values = stack_overrides.namespace_values(program, CONFIG_NAMESPACE)
     try:
         cfg = parse_stack_config(values, f"Pulumi.{stack}.yaml")
     except ConfigError as error:
         raise LabError(str(error)) from None
     if cfg.delivery != "local":
         raise LabError(f"stack {stack!r} delivers over {cfg.delivery}; the lab needs isp:delivery: local")
-    lab_values = {k.split(":", 1)[1]: _decoded(v) for k, v in config.items() if k.startswith(f"{LAB_NAMESPACE}:")}
+    lab_values = stack_overrides.namespace_values(program, LAB_NAMESPACE)
     try:
         lab = LabSettings.model_validate(lab_values)
     except ValidationError as error:

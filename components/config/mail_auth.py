@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -30,10 +30,10 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from components.config.fields import CONFIG_KEY_RE, ConfigModel, domain_name, duplicates, mailbox
-from components.config.keys import DKIM_KEY_PREFIX, MTA_STS_TLS_KEY, SECRET_KEYS, WEBMAIL_TLS_KEY
+from components.config.keys import DKIM_KEY_PREFIX, MTA_STS_TLS_KEY, SECRET_KEYS
 from components.config.null_mx import is_null_mx
 from components.config.tenancy import record_owner
-from components.config.webmail import WebmailCertificate, _certificate_chain_problem
+from components.config.webmail import WebmailCertificate
 
 if TYPE_CHECKING:
     from components.config.model import StackConfig, Zone
@@ -251,15 +251,7 @@ class MtaStsCertificate(WebmailCertificate):
     """Where the certificate of the `mta-sts.<domain>` names comes from, as for webmail: `acme`, or
     `provided` (one certificate naming every `mta-sts.<domain>`; its key in the secret isp:mtaStsTlsKey)."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _pem(cls, data: Any) -> Any:
-        pem = data.get("certificatePem", data.get("certificate_pem")) if isinstance(data, dict) else None
-        if pem is not None:
-            problem = _certificate_chain_problem(pem) if isinstance(pem, str) else "must be text"
-            if problem:
-                raise ValueError(f"certificatePem {problem.replace(WEBMAIL_TLS_KEY, MTA_STS_TLS_KEY)}")
-        return data
+    KEY_SECRET: ClassVar[str] = MTA_STS_TLS_KEY
 
 
 class MtaStsSettings(ConfigModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
     Field,
@@ -14,17 +14,18 @@ from pydantic import (
 )
 
 from components.config.fields import ConfigModel, PrintableText, mailbox
+from components.config.keys import WEBMAIL_TLS_KEY
 
 _PEM_BLOCK_RE = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END \1-----")
 
 
-def _certificate_chain_problem(text: str) -> str | None:
+def _certificate_chain_problem(text: str, key_secret: str) -> str | None:
     """Why `text` is not a PEM certificate chain (None when it is). Never quotes the text:
     a private key pasted here by mistake must not reach an error message."""
     blocks = _PEM_BLOCK_RE.findall(text)
     if any("PRIVATE KEY" in label for label, _ in blocks) or "PRIVATE KEY-----" in text:
         return ("holds a private key; this plain setting is for the public certificate only; set the key with "
-                "`pulumi config set --secret isp:webmailTlsKey < key.pem`")
+                f"`pulumi config set --secret isp:{key_secret} < key.pem`")
     if not blocks or any(label != "CERTIFICATE" for label, _ in blocks):
         return "must be one or more PEM blocks '-----BEGIN CERTIFICATE-----' ... '-----END CERTIFICATE-----'"
     if _PEM_BLOCK_RE.sub("", text).strip():
@@ -45,6 +46,8 @@ class WebmailCertificate(ConfigModel):
     certificate chain here (public), its key in the secret `isp:webmailTlsKey`.
     """
 
+    KEY_SECRET: ClassVar[str] = WEBMAIL_TLS_KEY  # the secret config key that holds a provided certificate's key
+
     source: Literal["acme", "provided"] = "acme"
     challenge: Literal["http-01", "dns-01"] = "http-01"
     # The ACME account's contact; default: organization.contactEmail.
@@ -62,7 +65,7 @@ class WebmailCertificate(ConfigModel):
         # Checked on the raw object, so that an error shows the object, never the text.
         pem = data.get("certificatePem", data.get("certificate_pem")) if isinstance(data, dict) else None
         if pem is not None:
-            problem = _certificate_chain_problem(pem) if isinstance(pem, str) else "must be text"
+            problem = _certificate_chain_problem(pem, cls.KEY_SECRET) if isinstance(pem, str) else "must be text"
             if problem:
                 raise ValueError(f"certificatePem {problem}")
         return data

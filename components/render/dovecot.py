@@ -10,6 +10,7 @@ from components.render import quoting
 
 # The socket Postfix's `smtpd_sasl_path = private/auth` names, inside Postfix's chroot.
 POSTFIX_AUTH_SOCKET = "/var/spool/postfix/private/auth"
+IMAPS_PORT = 993  # IMAP over implicit TLS (RFC 8314 §3.3): the port the gateway publishes for each mail host
 
 
 def render_dovecot_conf(
@@ -88,7 +89,7 @@ service imap-login {{
     port = 143
   }}
   inet_listener imaps {{
-    port = 993
+    port = {IMAPS_PORT}
     ssl = yes
   }}
 }}

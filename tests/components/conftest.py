@@ -45,3 +45,18 @@ def mocks() -> RecordingMocks:
     recording = RecordingMocks()
     pulumi.runtime.set_mocks(recording, project="isp", stack="test", preview=False, monitor=RecordingMonitor(recording))
     return recording
+
+
+def delivered_files(mocks) -> dict[str, str]:
+    """remote path -> text of every file a CopyToRemote registered under the mocks delivers."""
+    return {r.inputs["remotePath"]: r.inputs["source"].text for r in mocks.resources
+            if r.type == "command:remote:CopyToRemote" and hasattr(r.inputs["source"], "text")}
+
+
+def resource_named(mocks, name: str):
+    return next(r for r in mocks.resources if r.name == name)
+
+
+def depends_on(resource, name: str) -> bool:
+    """Whether `resource` depends on the resource named `name` (by URN suffix)."""
+    return any(d.endswith(f"::{name}") for d in resource.depends)

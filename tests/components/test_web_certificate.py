@@ -18,7 +18,7 @@ from components.config import WebmailCertificate
 from components.delivery import HostConnection, ManagedFile, swap_text
 from components.web_certificate import WebCertificateArgs
 from components.web_host import WebHost, WebHostArgs, WebmailSite
-from tests.components.conftest import RecordingMocks, RecordingMonitor
+from tests.components.conftest import RecordingMocks, RecordingMonitor, delivered_files, depends_on, resource_named
 
 NAME = "webmail.example.net"
 KEY_PEM = "-----BEGIN PRIVATE KEY-----\nTHE-SECRET-KEY-MATERIAL\n-----END PRIVATE KEY-----\n"
@@ -74,46 +74,33 @@ def _build(certificate: WebmailCertificate, **secrets) -> None:
     run()
 
 
-def _files(mocks) -> dict[str, str]:
-    return {r.inputs["remotePath"]: r.inputs["source"].text for r in mocks.resources
-            if r.type == "command:remote:CopyToRemote" and hasattr(r.inputs["source"], "text")}
-
-
-def _resource(mocks, name: str):
-    return next(r for r in mocks.resources if r.name == name)
-
-
-def _depends_on(resource, name: str) -> bool:
-    return any(d.endswith(f"::{name}") for d in resource.depends)
-
-
 def test_acme_http01(mocks):
     _build(WebmailCertificate(source="acme", challenge="http-01"))
-    files = _files(mocks)
+    files = delivered_files(mocks)
     site = files[f"/etc/nginx/conf.d/isp-staging/{NAME}.conf"]
     assert "location ^~ /.well-known/acme-challenge/ {\n        root /var/lib/isp-acme;" in site
     assert f"ssl_certificate /etc/ssl/isp/{NAME}/fullchain.pem;" in site
     script = files[f"/usr/local/sbin/isp-staging/isp-acme-{NAME}"]
     assert f"-d '{NAME}'" in script and "--webroot --webroot-path '/var/lib/isp-acme'" in script
     assert script.count(" -d ") == 1
-    acme_install = _resource(mocks, "www-webmail-certificate-acme-install").inputs["create"]
+    acme_install = resource_named(mocks, "www-webmail-certificate-acme-install").inputs["create"]
     assert f"sh -n /usr/local/sbin/isp-staging/isp-acme-{NAME} ||" in acme_install
     assert f"/usr/local/sbin/isp-acme-{NAME} bootstrap" in acme_install
     # Order: certificate (bootstrap) -> nginx -> the ACME request (the site must answer on port 80).
-    assert _depends_on(_resource(mocks, "www-nginx"), "www-webmail-certificate-acme-install")
-    request = _resource(mocks, "www-acme-request")
+    assert depends_on(resource_named(mocks, "www-nginx"), "www-webmail-certificate-acme-install")
+    request = resource_named(mocks, "www-acme-request")
     assert request.inputs["create"] == f"/usr/local/sbin/isp-acme-{NAME} request"
-    assert _depends_on(request, "www-nginx-install")
+    assert depends_on(request, "www-nginx-install")
     # Roundcube: checked by PHP's linter, its key made on the host.
     assert "$config['imap_host'] = 'ssl://mail.example.net:993';" in files["/etc/roundcube/isp-staging/config.inc.php"]
-    roundcube = _resource(mocks, "www-roundcube-install").inputs["create"]
+    roundcube = resource_named(mocks, "www-roundcube-install").inputs["create"]
     assert "php -l /etc/roundcube/isp-staging/config.inc.php ||" in roundcube
     assert "/etc/roundcube/isp-des-key" in roundcube
 
 
 def test_acme_dns01_gets_the_token_only_as_a_secret(wire_mocks):
     _build(WebmailCertificate(source="acme", challenge="dns-01"), cloudflare_token=TOKEN)
-    files = _files(wire_mocks)
+    files = delivered_files(wire_mocks)
     site = files[f"/etc/nginx/conf.d/isp-staging/{NAME}.conf"]
     assert "acme-challenge" not in site
     script = files[f"/usr/local/sbin/isp-staging/isp-acme-{NAME}"]
@@ -122,27 +109,27 @@ def test_acme_dns01_gets_the_token_only_as_a_secret(wire_mocks):
                        if name == "www-webmail-certificate-cloudflare-isp-cloudflare.ini")
     assert credentials["source"]["4dabf18193072939515e22adb298388d"] == SECRET_SIG
     _assert_only_secret(wire_mocks, TOKEN)
-    install = _resource(wire_mocks, "www-webmail-certificate-cloudflare-install").inputs["create"]
+    install = resource_named(wire_mocks, "www-webmail-certificate-cloudflare-install").inputs["create"]
     assert swap_text(ManagedFile("/etc/letsencrypt/isp-cloudflare.ini", "", mode="0600")) in install
 
 
 def test_provided_certificate_and_secret_key(wire_mocks):
     pem = _pem()
     _build(WebmailCertificate(source="provided", certificate_pem=pem), private_key=KEY_PEM)
-    files = _files(wire_mocks)
+    files = delivered_files(wire_mocks)
     assert files[f"/etc/ssl/isp/{NAME}/isp-staging/fullchain.pem"] == pem
     assert f"/usr/local/sbin/isp-staging/isp-acme-{NAME}" not in files
     assert not any(r.name == "www-acme-request" for r in wire_mocks.resources)
     key_copy = next(inputs for name, inputs in wire_mocks.wire if name == "www-webmail-certificate-tls-privkey.pem")
     assert key_copy["source"]["4dabf18193072939515e22adb298388d"] == SECRET_SIG
     _assert_only_secret(wire_mocks, "THE-SECRET-KEY-MATERIAL")
-    install = _resource(wire_mocks, "www-webmail-certificate-tls-install").inputs["create"]
+    install = resource_named(wire_mocks, "www-webmail-certificate-tls-install").inputs["create"]
     staged = f"/etc/ssl/isp/{NAME}/isp-staging"
     assert f"openssl x509 -noout -checkend 0 -in {staged}/fullchain.pem ||" in install
     assert f"certificate-names {NAME} {staged}/fullchain.pem ||" in install
     assert f"certificate-key {staged}/fullchain.pem {staged}/privkey.pem ||" in install
     assert swap_text(ManagedFile(f"/etc/ssl/isp/{NAME}/privkey.pem", "", mode="0600")) in install
-    assert _depends_on(_resource(wire_mocks, "www-nginx"), "www-webmail-certificate-tls-install")
+    assert depends_on(resource_named(wire_mocks, "www-nginx"), "www-webmail-certificate-tls-install")
 
 
 def test_a_renewed_certificate_leaves_the_unchanged_key_copy_alone():

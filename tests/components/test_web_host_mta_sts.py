@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 from components.config import WebmailCertificate
 from components.delivery import HostConnection
 from components.web_host import MtaStsSite, WebHost, WebHostArgs
-from tests.components.conftest import RecordingMocks
+from tests.components.conftest import RecordingMocks, delivered_files, depends_on, resource_named
 from tests.components.test_web_certificate import SECRET_SIG, WireMonitor
 
 DOMAINS = ("example.net", "example.org")
@@ -66,22 +66,9 @@ def _build(certificate: WebmailCertificate, **secrets) -> None:
     run()
 
 
-def _files(mocks) -> dict[str, str]:
-    return {r.inputs["remotePath"]: r.inputs["source"].text for r in mocks.resources
-            if r.type == "command:remote:CopyToRemote" and hasattr(r.inputs["source"], "text")}
-
-
-def _resource(mocks, name: str):
-    return next(r for r in mocks.resources if r.name == name)
-
-
-def _depends_on(resource, name: str) -> bool:
-    return any(d.endswith(f"::{name}") for d in resource.depends)
-
-
 def test_each_mail_domain_gets_its_policy_site_and_acme_certificate(wire_mocks):
     _build(WebmailCertificate(source="acme", challenge="http-01"))
-    files = _files(wire_mocks)
+    files = delivered_files(wire_mocks)
     certificates = {r.inputs["certificateName"]: r for r in wire_mocks.resources if r.type == "isp:web:WebCertificate"}
     assert set(certificates) == {f"mta-sts.{d}" for d in DOMAINS}
     for domain in DOMAINS:
@@ -95,11 +82,11 @@ def test_each_mail_domain_gets_its_policy_site_and_acme_certificate(wire_mocks):
         # The certificate is for exactly this name, bootstrapped before nginx, requested after it.
         script = files[f"/usr/local/sbin/isp-staging/isp-acme-{name}"]
         assert f"-d '{name}'" in script and script.count(" -d ") == 1
-        assert _depends_on(_resource(wire_mocks, "www-nginx"), f"www-{name}-certificate-acme-install")
-        request = _resource(wire_mocks, f"www-{name}-acme-request")
+        assert depends_on(resource_named(wire_mocks, "www-nginx"), f"www-{name}-certificate-acme-install")
+        request = resource_named(wire_mocks, f"www-{name}-acme-request")
         assert request.inputs["create"] == f"/usr/local/sbin/isp-acme-{name} request"
-        assert _depends_on(request, "www-nginx-install")
-    install = _resource(wire_mocks, "www-nginx-install").inputs["create"]
+        assert depends_on(request, "www-nginx-install")
+    install = resource_named(wire_mocks, "www-nginx-install").inputs["create"]
     assert "nginx -t && systemctl reload nginx" in install
 
 
@@ -107,11 +94,11 @@ def test_one_provided_certificate_for_every_name_with_the_key_only_as_a_secret(w
     names = [f"mta-sts.{d}" for d in DOMAINS]
     pem = _provided_pem(names)
     _build(WebmailCertificate(source="provided", certificate_pem=pem), private_key=KEY_MATERIAL)
-    files = _files(wire_mocks)
+    files = delivered_files(wire_mocks)
     for name in names:
         assert files[f"/etc/ssl/isp/{name}/isp-staging/fullchain.pem"] == pem
         # Checked on the host for this very name before it is swapped in.
-        install = _resource(wire_mocks, f"www-{name}-certificate-tls-install").inputs["create"]
+        install = resource_named(wire_mocks, f"www-{name}-certificate-tls-install").inputs["create"]
         assert f"certificate-names {name} /etc/ssl/isp/{name}/isp-staging/fullchain.pem ||" in install
         key_copy = next(inputs for n, inputs in wire_mocks.wire if n == f"www-{name}-certificate-tls-privkey.pem")
         assert key_copy["source"]["4dabf18193072939515e22adb298388d"] == SECRET_SIG

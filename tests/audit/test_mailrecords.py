@@ -1,4 +1,4 @@
-"""The receiver's reading of mail-authentication records the lab probes judge with (lab/mailauth.py).
+"""The receiver's reading of mail-authentication records the audit and the lab probes judge with (audit/mailrecords.py).
 
 Cases are the RFCs' own: tag lists (RFC 6376 §3.2), DMARC records and alignment (RFC 7489 §3.1,
 §6.3, §6.6), the MTA-STS policy and TXT (RFC 8461 §3.1, §3.2, §4.1), TLS-RPT (RFC 8460 §3).
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.mailauth import (
+from audit.mailrecords import (
     RecordError,
     aligned,
     dmarc_verdict,

@@ -1,10 +1,12 @@
 """What an independent receiver reads in our mail-authentication records, written from the RFCs. Pure.
 
-The lab's mail-authentication probes (lab/mailauth_probes.py) judge with these, never with the
-stack's own renderers: a record the stack got wrong must fail here.
+The audit's checks (audit/checks/mailauth.py) and the lab's probes (lab/mailauth_probes.py) judge
+with these, never with the stack's own renderers: a record the stack got wrong must fail here.
 
 - tag lists (DKIM RFC 6376 §3.2, DMARC RFC 7489 §6.4, MTA-STS TXT RFC 8461 §3.1, TLS-RPT
   RFC 8460 §3): `tag=value` pairs separated by `;`, whitespace around both ignored;
+- the DKIM key record (RFC 6376 §3.6.1): v=DKIM1 first if present, k (default rsa), p (empty:
+  revoked);
 - the organizational domain (RFC 7489 §3.2) with the public suffix list's default rule only
   (`*`: the last label is the public suffix): the lab's names are all under `.test` (RFC 2606),
   for which the real list has no rule, so the answer is the one the full list gives, and the lab
@@ -43,6 +45,28 @@ def parse_tag_list(text: str) -> dict[str, str]:
             raise RecordError(f"tag {name!r} appears twice")
         tags[name] = " ".join(value.split())  # folding whitespace inside a value is not significant
     return tags
+
+
+@dataclass(frozen=True)
+class DkimKey:
+    version: str  # "DKIM1" (the default when v= is absent)
+    key_type: str  # k=, "rsa" by default (RFC 6376 §3.6.1), "ed25519" (RFC 8463)
+    public_key: str  # p= without whitespace; "" means revoked
+
+    @property
+    def revoked(self) -> bool:
+        return not self.public_key
+
+
+def parse_dkim_key_record(text: str) -> DkimKey:
+    """A DKIM key record (RFC 6376 §3.6.1): v=DKIM1 must come first if present, p= is required,
+    an empty p= revokes the key; whitespace inside p= (base64 folded) is not significant."""
+    tags = parse_tag_list(text)
+    if "v" in tags and (tags["v"] != "DKIM1" or not text.strip().startswith("v")):
+        raise RecordError(f"{text[:60]!r}: v=, if present, must be the first tag and DKIM1")
+    if "p" not in tags:
+        raise RecordError(f"{text[:60]!r}: no p= tag (RFC 6376 §3.6.1: required)")
+    return DkimKey(tags.get("v", "DKIM1"), tags.get("k", "rsa").lower(), "".join(tags["p"].split()))
 
 
 def parse_dmarc_record(text: str) -> dict[str, str]:

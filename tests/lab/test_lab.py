@@ -200,6 +200,17 @@ def _audit_fails(*checks: str) -> set[str]:
     return {line.split()[1] for line in evidence if line.startswith("FAIL ")}
 
 
+def _without_the_mail_hosts_ptr() -> str:
+    """`isp:hosts` as Pulumi.lab.yaml has it, with the mail host's PTR unpublished (`publishPtr: false`)."""
+    import yaml
+
+    hosts = yaml.safe_load((REPO / "Pulumi.lab.yaml").read_text())["config"]["isp:hosts"]
+    for host in hosts:
+        if "mail" in host["roles"]:
+            host["publishPtr"] = False
+    return "isp:hosts=" + json.dumps(hosts)
+
+
 def _replaced(*names: str) -> str:
     """The zone with its own TXT at each of `names`: the stack's record of that name is then not published
     (the operator's record wins), so a receiver finds no record of that kind there."""
@@ -216,11 +227,12 @@ def test_a_lab_with_lessons_broken_fails_their_probes_and_the_audit_and_passes_a
     """One broken delivery, then the real one back (each delivery restarts BIND, Postfix and OpenDKIM): recursion
     opened to any; DKIM signing off (its key's secret goes too: a secret no setting reads is refused); hand-written
     TXT records in place of the stack's `_mta-sts` and `_dmarc`."""
-    probes = ["recursion", "dkim", "mta-sts", "mail-auth-audit"]
+    probes = ["recursion", "fcrdns", "dkim", "mta-sts", "mail-auth-audit"]
     only = [word for name in probes for word in ("--only", name)]
     try:
         broken = lab("deliver", "--set", 'isp:dns={"recursionClients":["any"]}', '--set=isp:mail={"dkim":null}',
-                     "--set=isp:dkimKey_s2026a=null", f"--set={_replaced('_mta-sts', '_dmarc')}")
+                     "--set=isp:dkimKey_s2026a=null", f"--set={_replaced('_mta-sts', '_dmarc')}",
+                     f"--set={_without_the_mail_hosts_ptr()}")
         assert broken.returncode == 0, broken.stdout[-3000:] + broken.stderr
         probe = lab("probe", *only)
         assert probe.returncode == 1, probe.stdout
@@ -230,15 +242,19 @@ def test_a_lab_with_lessons_broken_fails_their_probes_and_the_audit_and_passes_a
         line, below = _failed_check(recursion, "recursion-refused")  # the audit's, run from internet
         assert "open resolver" in line and any("NOERROR" in e for e in below), recursion
         assert any(e.startswith("PASS  recursion-offered ") for e in recursion)  # customers still served
+        line, below = _failed_check(report["fcrdns"]["evidence"], "fcrdns")  # lesson 5: the PTR withdrawn
+        assert "198.51.100.25" in line, (line, below)
         dkim = report["dkim"]["evidence"]
         assert any("no DKIM-Signature" in line for line in dkim), dkim
         assert any(line.startswith("DMARC:") and "unexpected" in line for line in dkim), dkim
         line, _ = _failed_check(report["mta-sts"]["evidence"], "mta-sts")  # the audit's check, in the probe
         assert "_mta-sts.isp.test" in line, line
         # The audit knows what the stack should publish (its file and build/lab/lab-inputs.json): it sees
-        # recursion open, the keys withdrawn and both records replaced, and nothing else.
-        failed = _audit_fails("recursion-refused", "dkim-published", "dmarc", "mta-sts")
-        assert failed == {"recursion-refused", "dkim-published", "dmarc", "mta-sts"}, failed
+        # recursion open, the PTR gone (and so the banner no longer naming it), the keys withdrawn and both
+        # records replaced, and nothing else.
+        failed = _audit_fails("recursion-refused", "fcrdns", "dkim-published", "dmarc", "mta-sts")
+        assert failed - {"smtp-banner"} == {"recursion-refused", "fcrdns", "dkim-published", "dmarc", "mta-sts"}, \
+            failed
     finally:
         restored = lab("deliver")
         assert restored.returncode == 0, restored.stdout[-3000:]

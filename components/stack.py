@@ -161,7 +161,8 @@ class _Planner:
             if "db" in host.roles:
                 with self.within([f"hosts[{i}]"], f"the backup job of db host {host.name}"):
                     self._add(DatabaseBackup, host.name, DatabaseBackupArgs(
-                        connection=self.connections[host.name], fqdn=cfg.fqdn(host), database=cfg.database_of(host)))
+                        connection=self.connections[host.name], fqdn=cfg.fqdn(host),
+                        databases=tuple(cfg.databases_of(host))))
         self._gateway(mail)
         return StackPlan(tuple(self.planned), {
             "nameServers": [cfg.fqdn(h) for h in cfg.hosts_with("dns")],
@@ -277,7 +278,8 @@ class _Planner:
                     tls = cfg.webmail.certificate
                     webmail = WebmailSite(
                         name=cfg.webmail_fqdn,
-                        mail_host=mail[0].fqdn,
+                        mail_host=cfg.webmail.imap_host or mail[0].fqdn,
+                        store=cfg.webmail.store,
                         product_name=cfg.webmail.product_name or f"{cfg.organization.name} Webmail",
                         certificate=tls,
                         acme_email=cfg.acme_email,

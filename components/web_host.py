@@ -1,9 +1,11 @@
 """WebHost: nginx sites for www, webmail and MTA-STS, on hosts that are not DNS hosts (lessons 6, 8, 10).
 
-The webmail site is Roundcube behind nginx, HTTPS only: plain HTTP only redirects (and, for
-ACME HTTP-01, serves the challenge directory). Its certificate is for exactly the webmail
-name, from ACME or provided (`WebCertificate`); Roundcube talks to our mail host over IMAPS
-and authenticated submission.
+The webmail site is Roundcube (Debian's roundcube-core) behind nginx and PHP-FPM, HTTPS only:
+plain HTTP only redirects (and, for ACME HTTP-01, serves the challenge directory). Its
+certificate is for exactly the webmail name, from ACME or provided (`WebCertificate`); Roundcube
+talks to our mail host over IMAPS and authenticated submission, by `isp:webmail.imapHost` (default
+the mail host's FQDN), and keeps its sessions and preferences in our own SQLite store
+(`isp:webmail.store`), made on the host from Roundcube's schema the first time only.
 
 MTA-STS (RFC 8461 §3.3): for each hosted mail domain D, a site for exactly `mta-sts.D`, HTTPS
 only, serving the policy file delivered under /var/www/mta-sts/D/ as text/plain; its own
@@ -23,13 +25,13 @@ from typing import Any
 import pulumi
 from pydantic import BaseModel, ConfigDict
 
-from components.config import WebmailCertificate
+from components.config import WebmailCertificate, WebmailStore
 from components.delivery import HostConnection, ManagedFile, ServiceConfig, ServiceConfigArgs, staging_path
 from components.render import quoting
 from components.render.certificate import ACME_WEBROOT, certificate_paths
 from components.render.nginx import MTA_STS_LABEL, MTA_STS_POLICY_PATH, render_nginx_site
 from components.render.roundcube import CONFIG_PATH as ROUNDCUBE_CONFIG
-from components.render.roundcube import DES_KEY_FILE, render_roundcube_config
+from components.render.roundcube import DES_KEY_FILE, STORE_MODE, STORE_SCHEMA, render_roundcube_config
 from components.web_certificate import WebCertificate, WebCertificateArgs
 
 # conf.d/*.conf is what Debian's nginx.conf includes; the staging directory beside it is not.
@@ -43,6 +45,19 @@ MAKE_DES_KEY = (
     'f=$1; [ -s "$f" ] || { (umask 027 && head -c 24 /dev/urandom | base64 > "$f.new") '
     '&& chgrp www-data "$f.new" && mv "$f.new" "$f"; }'
 )
+# Roundcube's SQLite store, made from Roundcube's own schema only when the file is missing: an
+# existing store (users' sessions, preferences, contacts) is never touched. Built beside itself
+# and renamed, so PHP never opens a half-made file; its directory belongs to www-data (PHP-FPM),
+# which SQLite needs for its journal.
+MAKE_ROUNDCUBE_STORE = (
+    'set -eu; db=$1; schema=$2; [ ! -e "$db" ] || exit 0; '
+    '[ -r "$schema" ] || { echo "Roundcube\'s schema $schema is missing (roundcube-core)" >&2; exit 1; }; '
+    'install -d -o www-data -g www-data -m 0750 "$(dirname "$db")"; new="$db.new.$$"; '
+    'trap \'rm -f "$new"\' EXIT; '
+    'php -r \'$db = new PDO("sqlite:" . $argv[1]); $db->setAttribute(PDO::ATTR_ERRMODE, PDO::ERRMODE_EXCEPTION); '
+    '$db->exec(file_get_contents($argv[2]));\' "$new" "$schema"; '
+    f'chown www-data:www-data "$new"; chmod {STORE_MODE} "$new"; mv "$new" "$db"'
+)
 
 
 class WebmailSite(BaseModel):
@@ -50,10 +65,11 @@ class WebmailSite(BaseModel):
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
-    name: str
-    mail_host: str
+    name: str  # webmail.<domain>: new users' addresses are <login>@<domain>
+    mail_host: str  # the name Roundcube connects to (IMAP and submission); the mail host's certificate covers it
     product_name: str
     certificate: WebmailCertificate
+    store: WebmailStore = WebmailStore()
     acme_email: str
     private_key: Any = None  # provided: a secret Output (isp:webmailTlsKey)
     cloudflare_token: Any = None  # ACME DNS-01: a secret Output (isp:acmeCloudflareToken)
@@ -134,13 +150,17 @@ def render_web_host(args: WebHostArgs) -> RenderedWebHost:
             imap_host=webmail.mail_host,
             smtp_host=webmail.mail_host,
             product_name=webmail.product_name,
+            store_path=webmail.store.path,
+            mail_domain=webmail.name.split(".", 1)[1],
         )
         roundcube = ServiceConfigArgs(
             connection=args.connection,
             files=[ManagedFile(ROUNDCUBE_CONFIG, config, role="roundcube-config")],
             checks=[["php", "-l", staging_path(ROUNDCUBE_CONFIG)]],
-            # PHP rereads the file on the next request; only the key must exist first.
-            reload=[["sh", "-c", MAKE_DES_KEY, "make-des-key", DES_KEY_FILE]],
+            # PHP rereads the file on the next request; only the key and the store must exist first.
+            reload=[["sh", "-c", MAKE_DES_KEY, "make-des-key", DES_KEY_FILE],
+                    *([["sh", "-c", MAKE_ROUNDCUBE_STORE, "make-roundcube-store", webmail.store.path, STORE_SCHEMA]]
+                      if webmail.store.path else [])],
         )
     mta_sts_certificates = []
     for mta_sts in args.mta_sts:

@@ -33,6 +33,7 @@ import dns.query
 import dns.rcode
 
 from lab.mailauth_agent import ACTIONS as MAIL_AUTH_ACTIONS
+from lab.webmail_agent import ACTIONS as WEBMAIL_ACTIONS
 
 
 def dns_queries(server: str, queries: list[list[str]], source: str | None = None, timeout: float = 4.0,
@@ -197,7 +198,8 @@ def openssl_verify(host: str, port: int, server_name: str, verify_name: str, caf
     return result
 
 
-ACTIONS = {"dns": dns_queries, "tcp": tcp, "smtp": smtp, "openssl_verify": openssl_verify, **MAIL_AUTH_ACTIONS}
+ACTIONS = {"dns": dns_queries, "tcp": tcp, "smtp": smtp, "openssl_verify": openssl_verify, **MAIL_AUTH_ACTIONS,
+           **WEBMAIL_ACTIONS}
 
 
 def main(argv: list[str]) -> int:

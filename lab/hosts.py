@@ -171,11 +171,40 @@ def provision_script(topology: Topology, host: LabHost, plan: Plan) -> str:
         # through the overlay, when it has one), owned by postgres; the lab's systemctl starts it.
         lines.append("ls /etc/postgresql/*/main/postgresql.conf >/dev/null 2>&1 || "
                      "pg_createcluster \"$(ls /usr/lib/postgresql | sort -V | tail -n 1)\" main >/dev/null")
+        if "mariadb" in host.services:
+            # What installing Debian's mariadb-server does: the system tables in /var/lib/mysql (the machine's
+            # own, seen through the overlay, when it has them), owned by mysql; root gets in by unix_socket.
+            lines.append("[ -e /var/lib/mysql/mysql/global_priv.frm ] || mariadb-install-db --user=mysql "
+                         "--datadir=/var/lib/mysql --skip-test-db --auth-root-authentication-method=socket "
+                         ">/dev/null")
     lines.append(_certificate_script(certificates(plan, host)))
-    for web_root in web_roots(plan, host):
-        lines.append(f"mkdir -p {web_root} && [ -s {web_root}/index.html ] || "
+    for web_root in web_roots(plan, host):  # a PHP application's root (Roundcube's) keeps its own index
+        lines.append(f"mkdir -p {web_root} && {{ [ -e {web_root}/index.php ] || [ -s {web_root}/index.html ]; }} || "
                      f"printf '<h1>{host.fqdn} (lab)</h1>\\n' > {web_root}/index.html")
     return "\n".join(lines) + "\n"
+
+
+LAB_CA_TRUSTED = "/usr/local/share/ca-certificates/isp-lab-ca.crt"
+# The lab CA in the host's system store, as an operator with their own CA installs it (Debian's
+# ca-certificates): update-ca-certificates adds it to /etc/ssl/certs, which PHP's OpenSSL reads.
+_TRUST_CA = f"""\
+set -eu
+new=$(mktemp)
+cat > "$new"
+if ! cmp -s "$new" {LAB_CA_TRUSTED} || ! [ -e /etc/ssl/certs/isp-lab-ca.pem ]; then
+  install -D -m 0644 "$new" {LAB_CA_TRUSTED}
+  update-ca-certificates >/dev/null
+fi
+rm -f "$new"
+"""
+
+
+def trust_lab_ca(host: LabHost) -> None:
+    """The lab CA (lab/pki.py) trusted by the host's system store: Roundcube verifies the mail host's
+    certificate (issued by the lab CA, lab/mailauth_setup.py) on IMAPS and submission."""
+    from lab.pki import SECRETS_DIR as PKI_DIR
+
+    host_run(host, _TRUST_CA, input_text=(PKI_DIR / "lab-ca.pem").read_text())
 
 
 def ensure_hosts(topology: Topology, plan: Plan) -> list[str]:
@@ -195,6 +224,8 @@ def ensure_hosts(topology: Topology, plan: Plan) -> list[str]:
             # chpasswd reads the pair on stdin: the password is in no argv and no output.
             host_run(host, "chpasswd", input_text=f"{account}:{password}\n")
             install_mail_certificates(host, certificates(plan, host))
+        if "webmail" in host.roles:
+            trust_lab_ca(host)
         for service in host.services:
             state = host_run(host, f"systemctl is-active {service}", check=False).stdout.strip()
             if state != "active":

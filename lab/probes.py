@@ -34,6 +34,8 @@ from lab.audit_probes import (
     probe_spf,
     probe_webmail_tls,
 )
+from lab.backup_probes import probe_backup_restore
+from lab.browser_probe import BROWSER_PROBES
 from lab.deploy import Plan, execute
 from lab.hosts import account_password, host_run
 from lab.mailauth_probes import MAIL_AUTH_PROBES
@@ -41,6 +43,7 @@ from lab.serials import probe_zone_serial
 from lab.settings import LabError
 from lab.system import BUILD_DIR, project_env, python_in, run, wait_for
 from lab.topology import LabHost, Topology
+from lab.webmail_probes import probe_webmail_login
 
 MIB = 1024 * 1024
 REPORT_TXT = BUILD_DIR / "report.txt"
@@ -345,89 +348,6 @@ def probe_fault(lab: Lab) -> tuple[bool, list[str]]:
     ]
 
 
-BACKUP_SERVICE = "/etc/systemd/system/isp-db-backup.service"
-PROBE_DATABASES = ("lab_alpha", "lab_beta", "lab_gamma")
-
-
-def _unit_values(unit: str, key: str) -> list[str]:
-    return [m.group(1).strip() for m in re.finditer(rf"^{key}=(.*)$", unit, re.M)]
-
-
-def _psql(lab: Lab, host: LabHost, sql: str, database: str = "postgres") -> str:
-    """psql as the postgres superuser over the unix socket (peer authentication), rows as text."""
-    script = (f"cd / && setpriv --reuid=postgres --regid=postgres --init-groups -- psql --no-psqlrc -X -q -At "
-              f"-v ON_ERROR_STOP=1 -d {database} -f -")
-    return host_run(host, script, input_text=sql, timeout=30).stdout.strip()
-
-
-def probe_backup_restore(lab: Lab) -> tuple[bool, list[str]]:
-    """Run the delivered backup job; one file per database; restore one database from its file alone."""
-    db = lab._one("db")
-    unit = lab.delivered(db, BACKUP_SERVICE)
-    installed = lab.root_file(db, BACKUP_SERVICE)
-    if not unit or not installed.exists() or installed.read_text() != unit:
-        return False, [f"{BACKUP_SERVICE} is not installed on {db.name} as the stack delivers it"]
-    exec_start, user = _unit_values(unit, "ExecStart"), _unit_values(unit, "User")
-    if len(exec_start) != 1 or len(user) != 1 or not re.fullmatch(r"[a-z_][a-z0-9_-]*", user[0]):
-        return False, [f"{BACKUP_SERVICE}: expected one ExecStart and one User, found {exec_start} and {user}"]
-    token = secrets.token_hex(4)
-    for name in PROBE_DATABASES:
-        _psql(lab, db, f"DROP DATABASE IF EXISTS {name};\nCREATE DATABASE {name};")
-        _psql(lab, db, f"CREATE TABLE probe (note text);\nINSERT INTO probe VALUES ('{token} {name}');", name)
-    kept = [n for n in PROBE_DATABASES if n != "lab_beta"]
-    oids_before = _psql(lab, db, f"SELECT datname, oid FROM pg_database WHERE datname IN ('{kept[0]}', '{kept[1]}') "
-                                 "ORDER BY datname;")
-    listed = _psql(lab, db, "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate "
-                            "ORDER BY datname;").splitlines()
-    # As systemd runs the unit: ExecStartPre with '+' as root, then ExecStart as User=.
-    for pre in _unit_values(unit, "ExecStartPre"):
-        host_run(db, pre.removeprefix("+"), timeout=30)
-    job = host_run(db, f"cd / && setpriv --reuid={user[0]} --regid={user[0]} --init-groups -- {exec_start[0]}",
-                   timeout=120, check=False)
-    said = job.stderr.strip().splitlines()
-    match = re.search(r"backed up to (/\S+)$", said[-1] if said else "")
-    evidence = [f"3 databases made, one row each ({', '.join(PROBE_DATABASES)}, token {token}); "
-                f"databases on {db.name}: {', '.join(listed)}",
-                f"ran {BACKUP_SERVICE}'s ExecStart={exec_start[0]} as {user[0]}: exit {job.returncode}, "
-                f"{said[-1] if said else '(silent)'}"]
-    if job.returncode != 0 or not match:
-        return False, [*evidence, "  <- expected exit 0 naming the run's directory"]
-    run_dir = match.group(1)
-    files = host_run(db, f"ls -1 {run_dir}").stdout.split()
-    dumps = [f for f in files if f.endswith(".dump")]
-    globals_files = [f for f in files if f.startswith("globals-") and f.endswith(".sql.gz")]
-    stamp = run_dir.rsplit("/", 1)[-1]
-    per_database = sorted(dumps) == sorted(f"{n}-{stamp}.dump" for n in listed)
-    sums = host_run(db, f"cd {run_dir} && sha256sum --check --strict SHA256SUMS", check=False)
-    sums_ok = sums.returncode == 0 and all(line.endswith(": OK") for line in sums.stdout.splitlines()) and \
-        len(sums.stdout.splitlines()) == len(files) - 1
-    beta_file = f"{run_dir}/lab_beta-{stamp}.dump"
-    _psql(lab, db, "DROP DATABASE lab_beta;")
-    gone = _psql(lab, db, "SELECT count(*) FROM pg_database WHERE datname = 'lab_beta';")
-    restore = host_run(db, f"cd / && setpriv --reuid=postgres --regid=postgres --init-groups -- "
-                           f"pg_restore --create --exit-on-error -d postgres {beta_file}", timeout=60, check=False)
-    beta_row = _psql(lab, db, "SELECT note FROM probe;", "lab_beta") if restore.returncode == 0 else ""
-    others = {n: _psql(lab, db, "SELECT note FROM probe;", n) for n in kept}
-    oids_after = _psql(lab, db, f"SELECT datname, oid FROM pg_database WHERE datname IN ('{kept[0]}', '{kept[1]}') "
-                                "ORDER BY datname;")
-    checks = [
-        (all(f"{n}-{stamp}.dump" in dumps for n in PROBE_DATABASES) and per_database,
-         f"{run_dir}: {len(dumps)} dump files, one per database listed ({', '.join(sorted(dumps))})"),
-        (len(globals_files) == 1, f"globals (roles, tablespaces): {', '.join(globals_files) or 'none'}"),
-        (sums_ok, f"sha256sum --check SHA256SUMS: {len(sums.stdout.splitlines())} files OK"
-                  if sums.returncode == 0 else f"sha256sum --check: {(sums.stdout + sums.stderr).strip()[-200:]}"),
-        (gone == "0", f"DROP DATABASE lab_beta: {'gone' if gone == '0' else 'still there'}"),
-        (restore.returncode == 0 and beta_row == f"{token} lab_beta",
-         f"pg_restore --create -d postgres {beta_file.rsplit('/', 1)[-1]} (that file alone): exit "
-         f"{restore.returncode}; lab_beta's row: {beta_row!r}"
-         + (f" {restore.stderr.strip()[-160:]}" if restore.returncode else "")),
-        (all(others[n] == f"{token} {n}" for n in kept) and oids_before == oids_after and bool(oids_before),
-         "untouched: " + ", ".join(f"{n} row {others[n]!r}" for n in kept)
-         + f"; oids {oids_before.replace(chr(10), ', ')} before, {oids_after.replace(chr(10), ', ')} after"),
-    ]
-    return all(ok for ok, _ in checks), evidence + [text + ("" if ok else "  <- unexpected") for ok, text in checks]
-
-
 PROBES: list[tuple[str, str, str, Callable[[Lab], tuple[bool, list[str]]]]] = [
     ("recursion", "3", "outside names REFUSED to the world, answered for our customers", probe_recursion),
     ("authoritative", "3", "authoritative answers for our zones from anywhere", probe_authoritative),
@@ -447,6 +367,9 @@ PROBES: list[tuple[str, str, str, Callable[[Lab], tuple[bool, list[str]]]]] = [
      probe_backup_restore),
     ("webmail-tls", "10", "webmail's certificate verifies for its name only, from the internet; HTTP redirects",
      probe_webmail_tls),
+    ("webmail-login", "10, 11", "a customer logs in to Roundcube over HTTPS, sees mail from the internet, "
+     "downloads one attachment of a message over the dial-up limit, and sends through submission", probe_webmail_login),
+    *BROWSER_PROBES,  # webmail-browser: a real browser logs in from a customer line (lab/browser_probe.py)
     *AUDIT_PROBES,  # audit-outside, audit-customer: the audit (audit/) run from the namespaces (lab/audit_probes.py)
     ("fault", "delivery", "a broken named.conf is refused by validation; ns1 keeps answering", probe_fault),
     ("zone-serial", "day 2", "a zone changed twice within a minute: its SOA serial, read from outside, grows each "

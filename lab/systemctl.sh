@@ -61,6 +61,18 @@ start() {
       install -d -o opendkim -g opendkim -m 0750 /run/opendkim
       launch opendkim sh -c 'umask 0007 && exec opendkim -f -x /etc/opendkim.conf' ;;
     nginx) launch nginx nginx -g 'daemon off;' ;;
+    php8.2-fpm)
+      # Debian's unit: php-fpm8.2 in the foreground with its configuration, /run/php as the package's
+      # tmpfiles.d makes it. Ready (Type=notify) once the pool's socket exists: nginx's upstream.
+      install -d -o www-data -g www-data -m 0755 /run/php
+      rm -f /run/php/php8.2-fpm.sock  # a stale socket would pass for readiness
+      # No descriptor of the caller's kept open (a lock held by `flock ... lab shell` must not outlive it).
+      launch php8.2-fpm php-fpm8.2 -F --fpm-config /etc/php/8.2/fpm/php-fpm.conf 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
+      i=0
+      until [ -S /run/php/php8.2-fpm.sock ]; do
+        i=$((i + 1)); [ $i -le 100 ] || die "php8.2-fpm: no socket /run/php/php8.2-fpm.sock within 10 s"
+        sleep 0.1
+      done ;;
     policyd-rate-limit) launch policyd-rate-limit policyd-rate-limit ;;
     postgresql)
       # Debian's postgresql@<version>-main unit, for the newest cluster named main; unix socket only.
@@ -70,6 +82,22 @@ start() {
       install -d -o postgres -g postgres -m 2775 /run/postgresql
       launch postgresql setpriv --reuid=postgres --regid=postgres --init-groups \
         "/usr/lib/postgresql/$version/bin/postgres" -D "$conf" -c listen_addresses= ;;
+    mariadb)
+      # Debian's mariadb unit: /run/mysqld for the mysql user, mariadbd as User=mysql reading the stock
+      # /etc/mysql (socket /run/mysqld/mysqld.sock); --skip-networking: its unix socket only, like our
+      # PostgreSQL. Type=notify there: started once the server answers, so wait for that here.
+      install -d -o mysql -g root -m 0755 /run/mysqld
+      # As systemd starts it: no descriptor of the caller's kept open (`flock ... lab shell db systemctl
+      # restart mariadb` would otherwise leave the lab's lock held by mariadbd for as long as it runs).
+      launch mariadb setpriv --reuid=mysql --regid=mysql --init-groups /usr/sbin/mariadbd --skip-networking \
+        3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
+      i=0
+      until mariadb-admin --silent ping >/dev/null 2>&1; do
+        alive mariadb || die "mariadb exited while starting; see $log_dir/mariadb.log"
+        i=$((i + 1))
+        [ $i -le 300 ] || die "mariadb did not answer on /run/mysqld/mysqld.sock within 30 s"
+        sleep 0.1
+      done ;;
     # The lab never fires timers (there is no systemd clock here); a probe runs the service itself.
     *.timer) : >"$run_dir/$1.active" ;;
     *) die "unit $1 is not one the lab runs" ;;
@@ -116,6 +144,7 @@ reload() {
     dovecot) doveadm reload ;;
     nginx) nginx -t -q && kill -s HUP "$(pid_of nginx)" ;;
     opendkim) kill -s USR1 "$(pid_of opendkim)" ;;  # the unit's ExecReload: rereads its configuration
+    php8.2-fpm) kill -s USR2 "$(pid_of php8.2-fpm)" ;;  # the unit's ExecReload: a graceful restart of the pool
     *) stop "$1"; start "$1" ;;
   esac
 }

@@ -21,7 +21,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.config import Host
+from components.config import Host, StackConfig
 from components.delivery import HostConnection
 from lab.settings import PROJECT_DIR, LabError, LabStack
 
@@ -51,9 +51,11 @@ SERVICES_BY_ROLE = {
     "dns": ("named",),
     "mail": ("policyd-rate-limit", "opendkim", "dovecot", "postfix"),  # the milter before Postfix needs it
     "web": ("nginx",),
-    "webmail": ("nginx",),
-    "db": ("postgresql",),
+    "webmail": ("php8.2-fpm", "nginx"),  # Roundcube's PHP-FPM first: nginx's upstream socket
+    "db": (),  # the database servers its config lists: ENGINE_SERVICES
 }
+# The unit that runs each database engine a db host lists (`databases:`), in the order listed.
+ENGINE_SERVICES = {"postgresql": "postgresql", "mariadb": "mariadb"}
 
 
 @dataclass(frozen=True)
@@ -158,10 +160,13 @@ def _ifname(name: str, where: str) -> str:
     return name
 
 
-def _services(host: Host) -> tuple[str, ...]:
+def _services(cfg: StackConfig, host: Host) -> tuple[str, ...]:
     ordered: list[str] = []
     for role in host.roles:
-        for service in SERVICES_BY_ROLE.get(role, ()):
+        services = list(SERVICES_BY_ROLE.get(role, ()))
+        if role == "db":
+            services += [ENGINE_SERVICES[db.engine] for db in cfg.databases_of(host)]
+        for service in services:
             if service not in ordered:
                 ordered.append(service)
     return tuple(ordered)
@@ -266,7 +271,8 @@ def _config_host(stack: LabStack, host: Host, ns: str, base: str, interfaces: tu
                  routes: tuple[Route, ...], forwarding: bool = False) -> LabHost:
     connection = HostConnection.local(stack.cfg.fqdn(host), host.name, stack.name, base)
     return LabHost(name=host.name, namespace=ns, roles=tuple(host.roles), interfaces=interfaces, routes=routes,
-                   forwarding=forwarding, fqdn=stack.cfg.fqdn(host), root=connection.root, services=_services(host))
+                   forwarding=forwarding, fqdn=stack.cfg.fqdn(host), root=connection.root,
+                   services=_services(stack.cfg, host))
 
 
 def _check_disjoint(stack: LabStack, hosts: list[LabHost]) -> None:

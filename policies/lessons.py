@@ -46,8 +46,8 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson(8, "DNS and WWW never on one host", ("NameServer", "WebHost"), ("dns-not-www", "audit-outside")),
     Lesson(9, "One dump file per database", ("DatabaseBackup",), ("backup-restore",)),
     Lesson(10, "Webmail certificate matches its hostname", ("WebHost", "WebCertificate"),
-           ("webmail-tls", "audit-outside")),
-    Lesson(11, "Per-message size limits", ("MailHost",), ("size-limit",)),
+           ("webmail-tls", "webmail-login", "webmail-browser", "audit-outside")),
+    Lesson(11, "Per-message size limits", ("MailHost",), ("size-limit", "webmail-login")),
     Lesson(12, "Maildir, not MBOX", ("MailHost",), ("maildir",)),
     Lesson("safety", "Production zones cannot be deleted by an update", ("DnsZone", "ReverseZone"), ()),
 )

@@ -79,3 +79,10 @@ def run_preflight(project: Path, stack: str, tmp_path: Path, *extra: str) -> tup
         [sys.executable, "-m", "preflight", *argv], cwd=REPO, capture_output=True, text=True, timeout=300
     )
     return result, (json.loads(out.read_text()) if out.exists() else {})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The lab's tests first: they are the longest file, and under pytest-xdist (`make test` runs
+    `-n auto --dist loadfile`) a file starts where it comes in this order, so the lab starting last
+    would leave one worker running it alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("lab") is None)

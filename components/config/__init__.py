@@ -36,12 +36,12 @@ from components.config.model import (
     StackConfig,
     Zone,
 )
-from components.config.webmail import WebmailCertificate, WebmailSettings
+from components.config.webmail import WebmailCertificate, WebmailSettings, WebmailStore
 
 __all__ = [
     "ACME_CLOUDFLARE_TOKEN", "CONFIG_NAMESPACE", "MTA_STS_TLS_KEY", "SECRET_KEYS", "WEBMAIL_TLS_KEY", "ConfigError",
     "CustomerPool", "DatabaseSettings", "DkimKey", "DkimSettings", "DnsSettings", "GatewaySettings", "Host",
     "MailSettings", "MtaStsCertificate", "MtaStsSettings", "Networks", "Organization", "Record", "StackConfig",
-    "TlsRptSettings", "WebmailCertificate", "WebmailSettings", "Zone", "dmarc_policy", "hosted_mail_domains",
-    "load_stack_config", "parse_stack_config",
+    "TlsRptSettings", "WebmailCertificate", "WebmailSettings", "WebmailStore", "Zone", "dmarc_policy",
+    "hosted_mail_domains", "load_stack_config", "parse_stack_config",
 ]

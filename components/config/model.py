@@ -18,6 +18,12 @@ from pydantic import (
     model_validator,
 )
 
+from components.config.database import (
+    DatabaseSettings,
+    refuse_an_engine_twice,
+    refuse_database_and_databases,
+    refuse_shared_backup_dirs,
+)
 from components.config.fields import (
     CF_ACCOUNT_RE,
     CONFIG_KEY_RE,
@@ -48,7 +54,6 @@ from components.config.mail_auth import (
 )
 from components.config.null_mx import enforce_null_mx, is_null_mx
 from components.config.webmail import WebmailSettings
-from components.render import quoting
 
 Role = Literal["dns", "mail", "web", "webmail", "db", "gateway"]
 
@@ -126,32 +131,6 @@ class Networks(ConfigModel):
 
 
 
-class DatabaseSettings(ConfigModel):
-    """A `db` host's database server and its per-database backup job (lesson 9)."""
-
-    engine: Literal["postgresql", "mariadb"] = "postgresql"
-    retention_days: int = Field(default=14, ge=1, le=3650)
-    backup_dir: str = "/var/backups/db"
-    # systemd OnCalendar= syntax; the host's `systemd-analyze verify` is the final judge.
-    schedule: str = "*-*-* 02:30:00"
-
-    @field_validator("backup_dir")
-    @classmethod
-    def _backup_dir(cls, value: str) -> str:
-        # Where a directory a root job takes over may live: components/config/paths.py, one rule per check.
-        from components.config.paths import host_directory
-
-        return host_directory(value)
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, value: str) -> str:
-        try:
-            return quoting.calendar_event(value, "schedule")
-        except quoting.RenderValueError as exc:
-            raise ValueError(exc.rule) from None
-
-
 class Host(ConfigModel):
     name: HostName
     private_address: IPAddress
@@ -164,8 +143,10 @@ class Host(ConfigModel):
     ssh_key_config: str = "sshPrivateKey"
     # Publish a PTR for the public address (turning this off is how a stack loses FCrDNS).
     publish_ptr: bool = True
-    # Only for `db` hosts; a db host without it gets the defaults (PostgreSQL).
+    # Only for `db` hosts: the database servers it runs, a backup job each (components/config/database.py).
+    # `database` is the one-engine shorthand of `databases`; a db host with neither gets PostgreSQL's defaults.
     database: DatabaseSettings | None = None
+    databases: list[DatabaseSettings] | None = Field(default=None, min_length=1)
 
     @field_validator("ssh_user")
     @classmethod
@@ -196,6 +177,21 @@ class Host(ConfigModel):
         if len(value) != len(set(value)):
             raise ValueError(f"lists a role twice: {value}")
         return value
+
+    @model_validator(mode="after")
+    def _database_or_databases(self) -> Host:
+        refuse_database_and_databases(self.database, self.databases)
+        return self
+
+    @model_validator(mode="after")
+    def _one_job_per_engine(self) -> Host:
+        refuse_an_engine_twice(self.databases)
+        return self
+
+    @model_validator(mode="after")
+    def _backup_dirs_apart(self) -> Host:
+        refuse_shared_backup_dirs(self.databases)
+        return self
 
 
 RecordType = Literal["A", "AAAA", "CNAME", "MX", "TXT", "CAA", "NS", "SRV"]
@@ -380,8 +376,9 @@ class StackConfig(ConfigModel):
             if {"mail", "dns", "web", "webmail", "gateway"} & set(host.roles) and host.public_address is None:
                 roles = sorted({"mail", "dns", "web", "webmail", "gateway"} & set(host.roles))
                 raise ValueError(f"{where} has public role(s) {roles} but no publicAddress")
-            if host.database is not None and "db" not in host.roles:
-                raise ValueError(f"{where}.database is set but the host has no 'db' role; add 'db' to its roles")
+            for key in ("database", "databases"):
+                if getattr(host, key) is not None and "db" not in host.roles:
+                    raise ValueError(f"{where}.{key} is set but the host has no 'db' role; add 'db' to its roles")
         if "webmail" in self.model_fields_set and not self.hosts_with("webmail"):
             raise ValueError("webmail is set but no host has the role 'webmail'")
         for role in ("dns", "mail", "gateway"):
@@ -410,9 +407,11 @@ class StackConfig(ConfigModel):
     def fqdn(self, host: Host) -> str:
         return f"{host.name}.{self.organization.domain}"
 
-    def database_of(self, host: Host) -> DatabaseSettings:
-        """A db host's database settings: its own, or the defaults (PostgreSQL)."""
-        return host.database or DatabaseSettings()
+    def databases_of(self, host: Host) -> list[DatabaseSettings]:
+        """A db host's database servers in the order listed: `databases`, `database`, or PostgreSQL's defaults."""
+        if host.databases is not None:
+            return list(host.databases)
+        return [host.database or DatabaseSettings()]
 
     @property
     def webmail_fqdn(self) -> str:

@@ -13,7 +13,7 @@ from pydantic import (
     model_validator,
 )
 
-from components.config.fields import ConfigModel, PrintableText, mailbox
+from components.config.fields import ConfigModel, DomainName, PrintableText, mailbox
 from components.config.keys import WEBMAIL_TLS_KEY
 
 _PEM_BLOCK_RE = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END \1-----")
@@ -87,10 +87,44 @@ class WebmailCertificate(ConfigModel):
         return self.source == "acme" and self.challenge == "dns-01"
 
 
+class WebmailStore(ConfigModel):
+    """Roundcube's own database (sessions, preferences, contacts, caches), rendered by the stack.
+
+    `sqlite`: one file, `STORE_PATH`, on the webmail host, owned by www-data (PHP-FPM) and mode
+    0640, made by the delivery from Roundcube's schema when it is missing and never touched once
+    it exists. The path is fixed, outside the web root (nginx never serves it) and not chosen by
+    config, because the delivery hands its directory to www-data. Debian's dbconfig-common is not
+    used (see components/render/roundcube.py).
+
+    `dbconfig`: for a Roundcube already running on the database Debian's dbconfig-common set up
+    (its users' contacts and preferences are there): the config includes Debian's file and the
+    delivery makes no store, so adopting this program moves no data.
+    """
+
+    STORE_PATH: ClassVar[str] = "/var/lib/roundcube/db/roundcube.sqlite"
+
+    engine: Literal["sqlite", "dbconfig"] = "sqlite"
+
+    @property
+    def path(self) -> str | None:
+        """The SQLite file the delivery makes and Roundcube opens; None when dbconfig's database is used."""
+        return self.STORE_PATH if self.engine == "sqlite" else None
+
+
 class WebmailSettings(ConfigModel):
-    """Roundcube on the `webmail` host, behind nginx, HTTPS only (lesson 10)."""
+    """Roundcube on the `webmail` host, behind nginx, HTTPS only (lesson 10).
+
+    `imapHost`: the name Roundcube connects to for IMAP (993) and for submission (587); default:
+    the mail host's FQDN. Operators often give clients `imap.<domain>`; whichever name, the mail
+    host's certificate must cover it, since PHP verifies the certificate against it. One name for
+    both because our mail role runs Dovecot and Postfix on the same host with the same
+    certificate: a second setting could only name a host the stack does not build.
+    """
 
     certificate: WebmailCertificate = WebmailCertificate()
     # Shown on Roundcube's login page; default: "<organization.name> Webmail".
     product_name: PrintableText | None = Field(default=None, min_length=1, max_length=128)
+    # A host name (an address or a single label is refused: a certificate names hosts).
+    imap_host: DomainName | None = None
+    store: WebmailStore = WebmailStore()
 

@@ -16,6 +16,13 @@ with a `SHA256SUMS` manifest; it is built as `.<UTC time>.partial` and renamed w
 Runs older than `retention_days` are removed only after a run in which everything
 succeeded, so a failing job never deletes the last good backups.
 
+One job per engine. A host running one engine has the job `isp-db-backup`
+(`/usr/local/sbin/isp-db-backup`, `isp-db-backup.service`, `isp-db-backup.timer`); on a host
+running several (`databases:`), the first listed keeps that name and each further one is named by its
+engine (`isp-db-backup-mariadb`, ...; `backup_jobs`). The delivery never deletes a file, so renaming a
+running job when an engine is added would leave the old timer firing beside the new one: adding an
+engine changes no file already delivered, and a one-engine host renders exactly what it always did.
+
 The directory is never taken over. The service's `ExecStartPre=+` runs the script with
 `--prepare` as root: it makes `<backupDir>` (owner the job's user, mode 0700) only if it is
 missing, and otherwise leaves it exactly as it is and stops the job unless it already is a
@@ -29,15 +36,20 @@ may live at all is `components/config/paths.py`'s to say (not /, /etc, /var, /tm
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from components.config.paths import PathRuleError, host_directory
 from components.render import quoting
 
 Engine = Literal["postgresql", "mariadb"]
-SCRIPT_PATH = "/usr/local/sbin/isp-db-backup"
-SERVICE_NAME = "isp-db-backup.service"
-TIMER_NAME = "isp-db-backup.timer"
+JOB_NAME = "isp-db-backup"  # a one-engine host's job, and the first listed engine's on a host with several
+SCRIPT_DIR = "/usr/local/sbin"
+SCRIPT_PATH = f"{SCRIPT_DIR}/{JOB_NAME}"
+SERVICE_NAME = f"{JOB_NAME}.service"
+TIMER_NAME = f"{JOB_NAME}.timer"
+_JOB_NAME_RE = re.compile(r"isp-db-backup(-[a-z]+)?")
 
 # Schemas that are not customer data: MariaDB computes them, they cannot be restored.
 MARIADB_SYSTEM_SCHEMAS = ("information_schema", "performance_schema", "sys")
@@ -46,6 +58,40 @@ MARIADB_SYSTEM_SCHEMAS = ("information_schema", "performance_schema", "sys")
 # Debian's MariaDB lets root in through unix_socket authentication.
 _RUNS_AS = {"postgresql": "postgres", "mariadb": "root"}
 _AFTER = {"postgresql": "postgresql.service", "mariadb": "mariadb.service"}
+
+
+@dataclass(frozen=True)
+class BackupJob:
+    """One engine's backup job on a host: its script, service and timer are named after it."""
+
+    engine: Engine
+    name: str
+
+    @property
+    def script_path(self) -> str:
+        return f"{SCRIPT_DIR}/{self.name}"
+
+    @property
+    def service_name(self) -> str:
+        return f"{self.name}.service"
+
+    @property
+    def timer_name(self) -> str:
+        return f"{self.name}.timer"
+
+
+def backup_jobs(engines: Sequence[Engine]) -> list[BackupJob]:
+    """The jobs of a host running `engines` (in the order listed): the first keeps `isp-db-backup`."""
+    engines = [_engine(e) for e in engines]
+    if not engines or len(set(engines)) != len(engines):
+        raise quoting.RenderValueError("engines", engines, "must list each engine once, at least one")
+    return [BackupJob(e, JOB_NAME if i == 0 else f"{JOB_NAME}-{e}") for i, e in enumerate(engines)]
+
+
+def _job_name(value: Any) -> str:
+    if not isinstance(value, str) or not _JOB_NAME_RE.fullmatch(value):
+        raise quoting.RenderValueError("job", value, "must be isp-db-backup or isp-db-backup-<engine>")
+    return value
 
 
 def _engine(value: Any) -> Engine:
@@ -87,7 +133,7 @@ work_dir="$backup_dir/.$stamp.partial"
 run_dir="$backup_dir/$stamp"
 failed=()
 
-log() {{ printf 'isp-db-backup: %s\\n' "$*" >&2; }}
+log() {{ printf '{job}: %s\\n' "$*" >&2; }}
 
 # A database name may hold any character, a file name must not: plain names are kept,
 # any other becomes _x<hex of its bytes> (no plain name starts with _, so none collide).
@@ -245,20 +291,24 @@ log "$count database(s) backed up to $run_dir"
 
 
 def render_backup_script(
-    *, engine: Engine, backup_dir: str, retention_days: int, lock_wait_timeout_seconds: int = 600
+    *, engine: Engine, backup_dir: str, retention_days: int, lock_wait_timeout_seconds: int = 600,
+    job: str = JOB_NAME,
 ) -> str:
     """The bash script `ExecStart=` runs: one dump file per database, found at run time.
 
     `lock_wait_timeout_seconds` (PostgreSQL): how long pg_dump waits for a table lock before
     giving up on that database, so that one locked customer table cannot stall the night.
+    `job` names the job in what the script logs.
     """
     engine = _engine(engine)
+    job = _job_name(job)
     backup_dir = _backup_dir(backup_dir)
     retention_days = quoting.positive_int(retention_days, "retention_days", maximum=3650)
     lock_wait = quoting.positive_int(lock_wait_timeout_seconds, "lock_wait_timeout_seconds", maximum=86400)
     if engine == "postgresql":
         head = _HEAD.format(
             title="PostgreSQL",
+            job=job,
             user=_RUNS_AS[engine],
             backup_dir=backup_dir,
             retention_days=retention_days,
@@ -269,6 +319,7 @@ def render_backup_script(
     else:
         head = _HEAD.format(
             title="MariaDB",
+            job=job,
             user=_RUNS_AS[engine],
             backup_dir=backup_dir,
             retention_days=retention_days,

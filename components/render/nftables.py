@@ -4,7 +4,9 @@ Lessons carried: 1 (customers' TCP/25 only to our own mail hosts, everything els
 with a TCP reset and counted), 4 (submission ports 587/465/2525 always open to customers), 7 (each
 mail host's 1:1 NAT: `ip daddr PUB dnat to PRIV` and `ip saddr PRIV snat to PUB`, the snat placed
 before any general snat so the host sends from the address it receives on), 11 (dial-up pools'
-mail redirected to the mail host's smaller-size-limit listeners).
+mail redirected to the mail host's smaller-size-limit listeners). A server that reaches another by
+its public address (webmail's Roundcube to mail.<domain>) is masqueraded behind the gateway
+(hairpin NAT), so the answer returns the way the question came.
 
 And no lockout: the deploy reaches every host over SSH, each on its own port (`hosts[].sshPort`).
 The input chain admits the gateway's own SSH port from the management networks; the forward
@@ -238,6 +240,13 @@ def render_gateway_ruleset(
         postrouting.append(
             f'oifname "{wan}" ip saddr {_set_literal(str(n) for n in translated)} snat to {gateway_public}'
         )
+    servers_v4 = [n for n in servers if n.version == 4]
+    if (mail_pairs or static_pairs) and servers_v4:
+        # Hairpin: a server reaching a neighbour by its public name (Roundcube on webmail to mail.<domain>)
+        # is dnat'ed here; without this the neighbour would answer straight across the segment from its
+        # private address and the handshake would never complete. Never on the WAN: lesson 7 is untouched.
+        server_set = _set_literal(str(n) for n in servers_v4)
+        postrouting.append(f'oifname != "{wan}" ip saddr {server_set} ip daddr {server_set} ct status dnat masquerade')
 
     set_declarations = "\n".join(sets)
     return f"""\

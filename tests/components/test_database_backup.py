@@ -12,6 +12,10 @@ from tests.conftest import require_tool, run_tool
 
 
 def _build(engine: str, **settings) -> None:
+    _build_all(DatabaseSettings(engine=engine, **settings))
+
+
+def _build_all(*databases: DatabaseSettings) -> None:
     @pulumi.runtime.test
     def run():
         DatabaseBackup(
@@ -20,7 +24,7 @@ def _build(engine: str, **settings) -> None:
                 connection=HostConnection(host="db1.example.net", user="deploy",
                                           private_key=pulumi.Output.secret("KEY")),
                 fqdn="db1.example.net",
-                database=DatabaseSettings(engine=engine, **settings),
+                databases=databases,
             ),
         )
         return pulumi.Output.from_input(1)
@@ -83,3 +87,52 @@ def test_the_component_tells_the_pack_which_host_runs_a_database(mocks):
 def test_bad_settings_never_reach_a_host():
     with pytest.raises(ValueError):
         DatabaseSettings(schedule="daily\nExecStart=/bin/sh")
+
+
+BOTH = (DatabaseSettings(engine="postgresql"),
+        DatabaseSettings(engine="mariadb", backup_dir="/var/backups/mariadb", schedule="*-*-* 03:00:00"))
+
+
+def test_a_host_with_both_engines_gets_a_job_each_the_first_keeping_its_names(mocks):
+    _build_all(*BOTH)
+    files = _files(mocks)
+    assert set(files) == {f"{d}/isp-staging/{name}" for d, names in (
+        ("/usr/local/sbin", ("isp-db-backup", "isp-db-backup-mariadb")),
+        ("/etc/systemd/system", ("isp-db-backup.service", "isp-db-backup.timer",
+                                 "isp-db-backup-mariadb.service", "isp-db-backup-mariadb.timer"))) for name in names}
+    postgresql, mariadb = (files[f"/usr/local/sbin/isp-staging/{n}"]
+                           for n in ("isp-db-backup", "isp-db-backup-mariadb"))
+    assert "pg_dump --format=custom" in postgresql and "backup_dir='/var/backups/db'" in postgresql
+    assert "mysqldump --single-transaction" in mariadb and "backup_dir='/var/backups/mariadb'" in mariadb
+    assert "printf 'isp-db-backup-mariadb: %s\\n'" in mariadb and "printf 'isp-db-backup: %s\\n'" in postgresql
+    service = files["/etc/systemd/system/isp-staging/isp-db-backup-mariadb.service"]
+    assert "ExecStart=/usr/local/sbin/isp-db-backup-mariadb\n" in service and "User=root\n" in service
+    timer = files["/etc/systemd/system/isp-staging/isp-db-backup-mariadb.timer"]
+    assert "Unit=isp-db-backup-mariadb.service\n" in timer and "OnCalendar=*-*-* 03:00:00\n" in timer
+    # Children per engine, under the component; each engine's units wait for its own script.
+    component = next(r for r in mocks.resources if r.type == "isp:db:DatabaseBackup")
+    children = {r.name for r in mocks.resources if r.type == "isp:delivery:ServiceConfig"}
+    assert children == {"db1-backup-script", "db1-backup-timer", "db1-mariadb-backup-script",
+                        "db1-mariadb-backup-timer"}
+    assert all(r.parent.endswith("$isp:db:DatabaseBackup::db1") for r in mocks.resources if r.name in children)
+    units = next(r for r in mocks.resources if r.name == "db1-mariadb-backup-timer")
+    assert any(d.endswith("::db1-mariadb-backup-script-install") for d in units.depends)
+    enable = _install(mocks, "db1-mariadb-backup-timer-install").inputs["create"]
+    assert "systemctl enable --now isp-db-backup-mariadb.timer" in enable
+    assert component.inputs["databaseHosts"] == [{"host": "db1.example.net", "engine": "postgresql"},
+                                                 {"host": "db1.example.net", "engine": "mariadb"}]
+
+
+def test_the_first_listed_engine_keeps_the_plain_names(mocks):
+    _build_all(*reversed(BOTH))
+    files = _files(mocks)
+    assert "mysqldump" in files["/usr/local/sbin/isp-staging/isp-db-backup"]
+    assert "pg_dump" in files["/usr/local/sbin/isp-staging/isp-db-backup-postgresql"]
+
+
+def test_an_engine_twice_or_none_registers_nothing(mocks):
+    for databases in ((BOTH[1], BOTH[1]), ()):
+        with pytest.raises(ValueError):
+            _ = DatabaseBackupArgs(connection=HostConnection(host="db1.example.net", user="deploy", private_key="K"),
+                                   fqdn="db1.example.net", databases=databases).rendered
+    assert not mocks.resources

@@ -335,7 +335,8 @@ NGINX = Target("nginx site", "nginx", nginx.render_nginx_site, _nginx_base, (
 ROUNDCUBE = Target("roundcube config.inc.php", "php", roundcube.render_roundcube_config, lambda: dict(
     webmail_name="webmail.example.net", imap_host="mail.example.net", smtp_host="mail.example.net",
     product_name="Example Webmail", imap_port=993, smtp_port=587,
-    des_key_file=roundcube.DES_KEY_FILE, db_config=roundcube.DEBIAN_DB_CONFIG,
+    des_key_file=roundcube.DES_KEY_FILE, store_path="/var/lib/roundcube/db/roundcube.sqlite",
+    mail_domain="example.net",
 ), (
     text_field("webmail_name", at("webmail_name"), ("webmail.example.net", "w.example.org"), "php"),
     text_field("imap_host", at("imap_host"), ("mail.example.net", "imap.example.org"), "php"),
@@ -344,7 +345,8 @@ ROUNDCUBE = Target("roundcube config.inc.php", "php", roundcube.render_roundcube
     int_field("imap_port", at("imap_port"), (993, 143)),
     int_field("smtp_port", at("smtp_port"), (587, 465)),
     text_field("des_key_file", at("des_key_file"), (roundcube.DES_KEY_FILE, "/srv/key"), "php"),
-    text_field("db_config", at("db_config"), (roundcube.DEBIAN_DB_CONFIG, "/srv/db.php"), "php"),
+    text_field("store_path", at("store_path"), ("/var/lib/roundcube/db/roundcube.sqlite", "/srv/rc.db"), "php"),
+    text_field("mail_domain", at("mail_domain"), ("example.net", "mail.example.org"), "php"),
 ))
 
 
@@ -408,6 +410,7 @@ BACKUP_SCRIPT = Target("backup script", "shell", backup.render_backup_script, la
     text_field("backup_dir", at("backup_dir"), ("/srv/backups/db", "/data/dumps"), "shell"),
     int_field("retention_days", at("retention_days"), (14, 30)),
     int_field("lock_wait_timeout_seconds", at("lock_wait_timeout_seconds"), (600, 60)),
+    text_field("job", at("job"), ("isp-db-backup", "isp-db-backup-mariadb"), "shell"),
 ))
 
 BACKUP_SERVICE = Target("isp-db-backup.service", "systemd", backup.render_backup_service, lambda: dict(

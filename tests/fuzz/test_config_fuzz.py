@@ -212,8 +212,12 @@ def _bases() -> dict[str, dict]:
     prod["zonesFrom"] = ["customers.yaml"]
     prod["mail"]["tlsRpt"] = {"rua": ["mailto:tlsrpt@example.net"]}
     prod["zones"][1]["dmarcAlignment"] = "strict"
+    prod["webmail"] = {**prod.get("webmail", {}), "store": {"engine": "sqlite"}}
     dev = copy.deepcopy(BASE["dev"])
     dev["mail"]["mtaSts"] = {"mode": "enforce", "certificate": {"source": "provided", "certificatePem": PEM}}
+    # A db host running both engines (`databases:`); prod keeps the one-engine `database:`.
+    db = next(h for h in dev["hosts"] if "db" in h["roles"])
+    db["databases"] = [db.pop("database"), {"engine": "postgresql", "backupDir": "/var/backups/postgresql"}]
     return {"prod": prod, "dev": dev}
 
 

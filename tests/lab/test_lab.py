@@ -22,11 +22,13 @@ REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "build" / "lab"
 PROBES = {"recursion", "authoritative", "fcrdns", "smtp-banner", "port25-egress", "nat-1to1", "submission-auth",
           "size-limit", "daily-limit", "maildir", "spf", "dkim", "mta-sts", "mail-auth-audit", "dns-not-www",
-          "backup-restore", "webmail-tls", "audit-outside", "audit-customer", "fault", "zone-serial"}
+          "backup-restore", "webmail-tls", "webmail-login", "webmail-browser", "audit-outside", "audit-customer",
+          "fault", "zone-serial"}
 # The outside probes judged by the audit's checks (`python -m audit --only ...`, lab/audit_probes.py).
 BY_AUDIT = {"recursion", "authoritative", "fcrdns", "smtp-banner", "spf", "mta-sts", "dns-not-www", "webmail-tls"}
 TOOLS = ("ip", "nsenter", "nft", "named", "rndc", "postfix", "dovecot", "nginx", "policyd-rate-limit", "openssl",
-         "pg_dump", "pg_restore", "psql", "setpriv", "systemd-analyze", "opendkim")
+         "pg_dump", "pg_restore", "psql", "setpriv", "systemd-analyze", "opendkim", "mariadbd", "mariadb",
+         "mysqldump", "mariadb-install-db")
 
 pytestmark = pytest.mark.lab
 
@@ -161,6 +163,32 @@ def test_a_wrong_name_certificate_from_the_same_ca_fails_the_webmail_probe(runni
     assert lab("probe", "--only", "webmail-tls", "--only", "audit-outside").returncode == 0
 
 
+def test_roundcube_pointed_at_a_wrong_imap_host_fails_the_login_probe(running_lab):
+    """`isp:webmail.imapHost` merged into the lab's own isp:webmail (its certificate stays): Roundcube's
+    config names wrong.isp.test, the login is refused with Roundcube's storage error, nothing after it
+    happens; `lab deliver` puts the mail host's name back and the probe passes again."""
+    try:
+        broken = lab("deliver", "--set", 'isp:webmail={"imapHost":"wrong.isp.test"}')
+        assert broken.returncode == 0, broken.stdout[-3000:]
+        config = (BUILD / "root" / "webmail" / "etc" / "roundcube" / "config.inc.php").read_text()
+        assert "$config['imap_host'] = 'ssl://wrong.isp.test:993';" in config
+        probe = lab("probe", "--only", "webmail-login")
+        assert probe.returncode == 1, probe.stdout
+        evidence = _report()["webmail-login"]["evidence"]
+        assert any("login page" in e or "login form with its _token" in e for e in evidence), evidence
+        login = next(e for e in evidence if e.startswith("login as labuser: "))
+        assert "Connection to storage server failed" in login and login.endswith("<- unexpected"), login
+        assert any("(nothing was sent)" in e for e in evidence), evidence
+    finally:
+        restored = lab("deliver")
+        assert restored.returncode == 0, restored.stdout[-3000:]
+    assert lab("probe", "--only", "webmail-login").returncode == 0
+    evidence = _report()["webmail-login"]["evidence"]
+    assert not any(line.endswith("<- unexpected") for line in evidence), evidence
+    password = (BUILD / "secrets" / "labuser.password").read_text().strip()
+    assert not any(password in line or "roundcube_sess" in line for line in evidence)
+
+
 def test_the_dkim_and_mta_sts_keys_are_never_shown_and_are_owner_only(running_lab):
     _, result = running_lab
     secrets = BUILD / "secrets"
@@ -261,6 +289,56 @@ def test_a_lab_with_lessons_broken_fails_their_probes_and_the_audit_and_passes_a
     again = lab("probe", *only, "--only", "audit-outside")
     assert again.returncode == 0, again.stdout
     assert all(_report()[name]["passed"] for name in [*probes, "audit-outside"])
+
+
+# An operator's hand edit of the db host's MariaDB job: one dump of every database, in the job's own
+# directory, with a manifest and the job's closing line, so only the one-file-per-database judgement can fail.
+ALL_IN_ONE_MARIADB_JOB = """#!/bin/bash
+set -eu -o pipefail
+[ "${1-}" = --prepare ] && exit 0
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+dir=/var/backups/mariadb/$stamp
+mkdir -m 0700 "$dir"
+mysqldump --all-databases --single-transaction | gzip -c >"$dir/all-databases-$stamp.sql.gz"
+(cd "$dir" && sha256sum -- *) >"$dir/.SHA256SUMS" && mv "$dir/.SHA256SUMS" "$dir/SHA256SUMS"
+echo "isp-db-backup-mariadb: every database backed up to $dir" >&2
+"""
+
+
+def test_an_all_in_one_mariadb_dump_made_on_the_host_fails_the_backup_probe(running_lab):
+    """Lesson 9 broken by hand on the db host (not through the stack, whose pack would flag it): the MariaDB job
+    writes one file of every database. The probe fails naming that file, PostgreSQL's part still passes, and
+    `lab deliver` puts the job back."""
+    from lab.cli import load_topology
+    from lab.hosts import host_run
+
+    db = load_topology("lab").host("db")
+    try:
+        host_run(db, "cat > /usr/local/sbin/isp-db-backup-mariadb", input_text=ALL_IN_ONE_MARIADB_JOB)
+        probe = lab("probe", "--only", "backup-restore")
+        assert probe.returncode == 1, probe.stdout
+        evidence = _report()["backup-restore"]["evidence"]
+        assert all(line.startswith(("postgresql: ", "mariadb: ")) for line in evidence), evidence
+        postgresql = [line for line in evidence if line.startswith("postgresql: ")]
+        assert len(postgresql) == 8 and not any(line.endswith("<- unexpected") for line in postgresql), evidence
+        ran = next(line for line in evidence if line.startswith("mariadb: ran isp-db-backup-mariadb.service"))
+        assert "not the delivered one): exit 0" in ran, ran
+        files = next(line for line in evidence if line.startswith("mariadb: /var/backups/mariadb/"))
+        assert ": 1 dump files, one per database listed (all-databases-" in files, files
+        assert files.endswith(".sql.gz)  <- unexpected"), files
+        creates = next(line for line in evidence if "CREATE DATABASE statements per file" in line)
+        assert "all-databases 4" in creates and creates.endswith("<- unexpected"), creates
+        assert any("lab_beta-" in line and "that file alone" in line and line.endswith("<- unexpected")
+                   for line in evidence), evidence
+    finally:
+        restored = lab("deliver")
+        assert restored.returncode == 0, restored.stdout[-3000:]
+    again = lab("probe", "--only", "backup-restore")
+    assert again.returncode == 0, again.stdout
+    evidence = _report()["backup-restore"]["evidence"]
+    assert any(line.startswith("mariadb: ran ") and "(script sha256 " in line and "as delivered" in line
+               for line in evidence), evidence
+    assert not any(line.endswith("<- unexpected") for line in evidence), evidence
 
 
 def test_inventory_lists_every_host_with_namespace_interfaces_and_roles(running_lab):

@@ -80,6 +80,8 @@ def test_config_hosts_live_where_the_local_transport_delivers(stack, topology):
         assert connection.root == f"/srv/isp/build/lab/root/{host.name}"
     assert topology.host("mail").services == ("policyd-rate-limit", "opendkim", "dovecot", "postfix")
     assert topology.host("ns1").services == ("named",)
+    # Roundcube's PHP-FPM before nginx, whose webmail site passes PHP to its socket.
+    assert topology.host("webmail").services == ("php8.2-fpm", "nginx")
 
 
 def test_inventory_names_namespace_interfaces_addresses_and_roles(topology):

@@ -135,7 +135,11 @@ def _private_pastes() -> list[tuple[str, str]]:
             ("ed25519", b64(ed_der)), ("ed25519", b64(sodium)), ("ed25519", pem)]
 
 
-@pytest.mark.parametrize("algorithm,pasted", _private_pastes())
+# Named ids: the keys are made afresh at collection, and a test id must neither show them nor differ
+# between two collections (pytest-xdist's workers collect separately and must agree).
+@pytest.mark.parametrize("algorithm,pasted", _private_pastes(), ids=[
+    "rsa-pkcs8-pem", "rsa-traditional-pem", "rsa-pkcs8-der-base64", "rsa-pem-body-joined",
+    "ed25519-pkcs8-der-base64", "ed25519-libsodium-secret", "ed25519-given-an-rsa-pem"])
 def test_a_private_key_pasted_as_public_is_refused_and_never_shown(prod_values, algorithm, pasted):
     message = refusal(with_dkim(prod_values, {"selector": "s1", "algorithm": algorithm, "publicKey": pasted}),
                       "isp:mail.dkim.keys[0]: publicKey holds a private key",

@@ -29,9 +29,10 @@ def _db(values: dict) -> dict:
 def test_repo_stacks(prod_values, dev_values):
     prod, dev = parse_stack_config(prod_values), parse_stack_config(dev_values)
     (db1,) = prod.hosts_with("db")
-    assert prod.database_of(db1) == DatabaseSettings(engine="postgresql", retention_days=14)
+    assert prod.databases_of(db1) == [DatabaseSettings(engine="postgresql", retention_days=14)]
     (db,) = dev.hosts_with("db")
-    assert dev.database_of(db).engine == "mariadb" and dev.database_of(db).retention_days == 7
+    (settings,) = dev.databases_of(db)
+    assert settings.engine == "mariadb" and settings.retention_days == 7
     assert prod.webmail.certificate.source == "acme" and prod.acme_email == "hostmaster@example.net"
     assert dev.webmail.certificate.source == "provided"
     assert "BEGIN CERTIFICATE" in dev.webmail.certificate.certificate_pem
@@ -42,7 +43,7 @@ def test_defaults(prod_values):
     _db(prod_values).pop("database")
     prod_values.pop("webmail")
     cfg = parse_stack_config(prod_values)
-    assert cfg.database_of(cfg.hosts_with("db")[0]) == DatabaseSettings()
+    assert cfg.databases_of(cfg.hosts_with("db")[0]) == [DatabaseSettings()]
     assert DatabaseSettings().schedule == "*-*-* 02:30:00" and DatabaseSettings().backup_dir == "/var/backups/db"
     tls = cfg.webmail.certificate
     assert (tls.source, tls.challenge, cfg.acme_email) == ("acme", "http-01", "hostmaster@example.net")

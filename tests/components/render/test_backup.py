@@ -478,3 +478,28 @@ def test_mariadb_script_one_file_per_schema(tmp_path, mnt):
     assert all(call[:6] == ["--single-transaction", "--routines", "--events", "--triggers", "--databases", "--"]
                and len(call) == 7 for call in calls)
     assert [call[-1] for call in calls] == schemas
+
+
+def test_one_job_per_engine_the_first_keeping_the_one_engine_names():
+    from components.render.backup import SCRIPT_PATH, SERVICE_NAME, TIMER_NAME, backup_jobs
+
+    (only,) = backup_jobs(["mariadb"])
+    assert (only.script_path, only.service_name, only.timer_name) == (SCRIPT_PATH, SERVICE_NAME, TIMER_NAME)
+    assert SCRIPT_PATH == "/usr/local/sbin/isp-db-backup"  # what every one-engine host has always had
+    postgresql, mariadb = backup_jobs(["postgresql", "mariadb"])
+    assert (postgresql.engine, postgresql.name) == ("postgresql", "isp-db-backup")
+    assert (mariadb.engine, mariadb.script_path, mariadb.service_name, mariadb.timer_name) == (
+        "mariadb", "/usr/local/sbin/isp-db-backup-mariadb", "isp-db-backup-mariadb.service",
+        "isp-db-backup-mariadb.timer")
+    assert_rejected(backup_jobs, {}, "engines", values=([], ["mariadb", "mariadb"]))
+    assert_rejected(lambda engine: backup_jobs([engine]), {}, "engine", values=("oracle", "postgresql\n"))
+
+
+def test_a_one_engine_script_is_unchanged_and_a_named_job_logs_its_name():
+    default = render_backup_script(**PG)
+    assert render_backup_script(**PG, job="isp-db-backup") == default
+    assert "printf 'isp-db-backup: %s\\n'" in default
+    named = render_backup_script(**{**PG, "engine": "mariadb"}, job="isp-db-backup-mariadb")
+    assert "printf 'isp-db-backup-mariadb: %s\\n'" in named and "isp-db-backup:" not in named
+    assert_rejected(render_backup_script, PG, "job",
+                    values=("x", "isp-db-backup-Maria", "isp-db-backup-a'b", "isp-db-backup\n", 7, *HOSTILE_VALUES))

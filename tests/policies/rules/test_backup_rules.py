@@ -77,7 +77,11 @@ def test_cron_daily_and_crontab_commands_are_schedules():
     daily = copy_file(HOST, "/etc/cron.daily/dump", "#!/bin/sh\nmysqldump --single-transaction --databases shop\n")
     assert findings(conf, daily) == ([], None)
     crontab = command(HOST, "echo '0 2 * * * pg_dump -Fc -f /b/shop.dump shop' | crontab -u postgres -")
-    assert findings(conf, crontab) == ([], None)
+    pg_conf = copy_file(HOST, "/etc/postgresql/15/main/postgresql.conf", PG_CONF)
+    assert findings(pg_conf, crontab) == ([], None)
+    # A MySQL host whose only job dumps PostgreSQL has no MySQL backup.
+    (message,), _ = findings(conf, crontab)
+    assert "runs MySQL/MariaDB, but none of its scheduled backup jobs (command run-backup on" in message
 
 
 def test_all_in_one_dumps_anywhere():
@@ -120,3 +124,62 @@ def test_a_host_spelled_by_name_and_by_address_is_one_database_host():
     assert findings(z, address_record, config_by_address, *our_job()) == ([], None)
     (message,), _ = findings(z, address_record, config_by_address)
     assert message.startswith(f"database host {HOST} (198.51.100.54) (PostgreSQL config")
+
+
+def both_engines(host: str = HOST, *, mariadb_script: str | None = None) -> list:
+    """What DatabaseBackup delivers to a host with `databases: [postgresql, mariadb]`: two jobs."""
+    from components.config import DatabaseSettings
+    from components.database_backup import DatabaseBackupArgs, render_database_backup
+    from components.delivery import HostConnection
+
+    args = DatabaseBackupArgs(connection=HostConnection(host=host, user="deploy", private_key="k"), fqdn=host,
+                              databases=(DatabaseSettings(), DatabaseSettings(engine="mariadb",
+                                                                              backup_dir="/var/backups/mariadb")))
+    delivered = []
+    for job in render_database_backup(args).jobs:
+        for managed in job.script.files + job.timer.files:
+            text = mariadb_script if mariadb_script is not None and managed.role == "backup-script" and \
+                job.job.engine == "mariadb" else managed.content
+            staged = managed.path.rsplit("/", 1)
+            delivered.append(copy_file(host, f"{staged[0]}/isp-staging/{staged[1]}", text))
+    evidence = component("isp:db:DatabaseBackup", "db1", {"databaseHosts": [
+        {"host": host, "engine": "postgresql"}, {"host": host, "engine": "mariadb"}]})
+    return [evidence, *delivered]
+
+
+def _path(resource) -> str:
+    return resource.props["remotePath"] if resource.resource_type == "command:remote:CopyToRemote" else ""
+
+
+def test_a_host_with_both_engines_and_a_job_each_passes():
+    resources = both_engines()
+    paths = sorted(_path(r) for r in resources[1:])
+    assert "/usr/local/sbin/isp-staging/isp-db-backup-mariadb" in paths and len(paths) == 6
+    assert findings(*resources) == ([], None)
+
+
+def test_a_host_with_both_engines_whose_mariadb_job_dumps_all_in_one():
+    all_in_one = ("#!/bin/bash\n"
+                  "mysqldump --all-databases --single-transaction | gzip > /var/backups/mariadb/all.sql.gz\n")
+    messages, _ = findings(*both_engines(mariadb_script=all_in_one))
+    assert len(messages) == 2, messages
+    assert messages[0].startswith("/usr/local/sbin/isp-staging/isp-db-backup-mariadb on db1.example.net (line 2: "
+                                  "`mysqldump --all-databases")
+    # The PostgreSQL job still dumps per database, but no job dumps MariaDB's databases one by one.
+    assert messages[1].startswith("database host db1.example.net (a postgresql host of the stack; a mariadb host of "
+                                  "the stack) runs MySQL/MariaDB, but none of its scheduled backup jobs")
+    assert "/usr/local/sbin/isp-staging/isp-db-backup on db1.example.net" in messages[1]
+
+
+def test_a_host_with_both_engines_and_one_job_lacks_the_other():
+    only_postgresql = [r for r in both_engines() if "mariadb" not in _path(r)]
+    (message,), _ = findings(*only_postgresql)
+    assert "runs MySQL/MariaDB, but none of its scheduled backup jobs" in message
+    assert "one mysqldump --single-transaction --databases <db> per database" in message
+    # A pg_dumpall-only PostgreSQL job on a two-engine host: the all-in-one dump, and PostgreSQL left unjudged.
+    pg_all = "#!/bin/bash\npg_dumpall -f /var/backups/db/all.sql\n"
+    messages, _ = findings(*[r for r in both_engines()
+                             if _path(r) != "/usr/local/sbin/isp-staging/isp-db-backup"],
+                           copy_file(HOST, "/usr/local/sbin/isp-staging/isp-db-backup", pg_all))
+    assert len(messages) == 2 and "pg_dumpall without --globals-only" in messages[0]
+    assert "runs PostgreSQL, but none of its scheduled backup jobs" in messages[1]

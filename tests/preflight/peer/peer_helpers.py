@@ -138,8 +138,11 @@ def _copy_pack(test: str, destination: Path) -> Path:
     return destination
 
 
-def run_scenario(scenario: Scenario, workdir: Path) -> PeerRun:
-    """One `pulumi up --policy-pack` of integration_test.go, as a preflight preview of a fresh copy."""
+def run_scenario(scenario: Scenario, workdir: Path, base_environment: dict[str, str]) -> PeerRun:
+    """One `pulumi up --policy-pack` of integration_test.go, as a preflight preview of a fresh copy.
+
+    `base_environment` is taken in the main thread: pytest sets and deletes PYTEST_CURRENT_TEST
+    there while this runs in a worker thread, and copying os.environ meanwhile can fail."""
     root = workdir / str(scenario)
     program = root / "program"
     shutil.copytree(PEER_DIR / scenario.test / "program", program, ignore=shutil.ignore_patterns("__pycache__"))
@@ -154,7 +157,7 @@ def run_scenario(scenario: Scenario, workdir: Path) -> PeerRun:
         config_file.parent.mkdir(parents=True)
         config_file.write_text(json.dumps(scenario.policy_pack_config, indent=4))
         argv += ["--policy-pack-config", str(config_file)]
-    environment = dict(os.environ, PULUMI_TEST_PROJECT=scenario.test, PULUMI_TEST_STACK=scenario.stack)
+    environment = dict(base_environment, PULUMI_TEST_PROJECT=scenario.test, PULUMI_TEST_STACK=scenario.stack)
     if scenario.test == "remote_component":  # integration_test.go:99-109: the component's provider on PATH
         environment["PATH"] = os.pathsep.join([environment.get("PATH", ""), str(TESTCOMPONENT_DIR)])
     result = subprocess.run(argv, cwd=REPO, env=environment, capture_output=True, text=True,
@@ -170,13 +173,14 @@ class PeerRuns:
     def __init__(self, workdir: Path, selected: Iterable[Scenario], workers: int):
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
         self._workdir = workdir
+        self._environment = {key: value for key, value in os.environ.items() if key != "PYTEST_CURRENT_TEST"}
         self._futures: dict[str, concurrent.futures.Future[PeerRun]] = {}
         for scenario in selected:
             self._submit(scenario)
 
     def _submit(self, scenario: Scenario) -> concurrent.futures.Future[PeerRun]:
         if str(scenario) not in self._futures:
-            self._futures[str(scenario)] = self._pool.submit(run_scenario, scenario, self._workdir)
+            self._futures[str(scenario)] = self._pool.submit(run_scenario, scenario, self._workdir, self._environment)
         return self._futures[str(scenario)]
 
     def result(self, scenario: Scenario) -> PeerRun:

@@ -23,8 +23,9 @@ alive() {
 
 launch() {  # unit, argv...
   unit=$1; shift
-  # As systemd would: default signal dispositions (a background job of sh ignores SIGINT).
-  env --default-signal setsid "$@" </dev/null >>"$log_dir/$unit.log" 2>&1 &
+  # As systemd would: default signal dispositions (a background job of sh ignores SIGINT), and no
+  # descriptor of the caller's kept open (a lock held by `flock ... lab shell` must not outlive it).
+  env --default-signal setsid "$@" </dev/null >>"$log_dir/$unit.log" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   echo $! >"$run_dir/$unit.pid"
   sleep 0.2
   alive "$unit" || die "$unit exited at once; see $log_dir/$unit.log"
@@ -54,7 +55,18 @@ start() {
       # Debian's unit prepares the chroot (resolv.conf, services, ...) the same way.
       /usr/lib/postfix/configure-instance.sh - </dev/null >>"$log_dir/postfix.log" 2>&1
       postfix start </dev/null >>"$log_dir/postfix.log" 2>&1 ;;
-    dovecot) launch dovecot dovecot -F ;;
+    dovecot)
+      # Started once the master has written its pid: `doveadm reload` (the delivery's next step) reads it,
+      # and says "Dovecot is not running" before then. A stale one (not running: see alive) would pass.
+      pid_file="$(doveconf -h base_dir)/master.pid"
+      rm -f "$pid_file"
+      launch dovecot dovecot -F
+      i=0
+      until [ -s "$pid_file" ]; do
+        alive dovecot || die "dovecot exited while starting; see $log_dir/dovecot.log"
+        i=$((i + 1)); [ $i -le 100 ] || die "dovecot: no $pid_file within 10 s"
+        sleep 0.1
+      done ;;
     opendkim)
       # Debian's unit: RuntimeDirectory=opendkim (owned by its User), UMask=0007; -f keeps it in
       # the foreground (opendkim(8)), -x the configuration file the package reads.
@@ -66,8 +78,7 @@ start() {
       # tmpfiles.d makes it. Ready (Type=notify) once the pool's socket exists: nginx's upstream.
       install -d -o www-data -g www-data -m 0755 /run/php
       rm -f /run/php/php8.2-fpm.sock  # a stale socket would pass for readiness
-      # No descriptor of the caller's kept open (a lock held by `flock ... lab shell` must not outlive it).
-      launch php8.2-fpm php-fpm8.2 -F --fpm-config /etc/php/8.2/fpm/php-fpm.conf 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
+      launch php8.2-fpm php-fpm8.2 -F --fpm-config /etc/php/8.2/fpm/php-fpm.conf
       i=0
       until [ -S /run/php/php8.2-fpm.sock ]; do
         i=$((i + 1)); [ $i -le 100 ] || die "php8.2-fpm: no socket /run/php/php8.2-fpm.sock within 10 s"
@@ -87,10 +98,7 @@ start() {
       # /etc/mysql (socket /run/mysqld/mysqld.sock); --skip-networking: its unix socket only, like our
       # PostgreSQL. Type=notify there: started once the server answers, so wait for that here.
       install -d -o mysql -g root -m 0755 /run/mysqld
-      # As systemd starts it: no descriptor of the caller's kept open (`flock ... lab shell db systemctl
-      # restart mariadb` would otherwise leave the lab's lock held by mariadbd for as long as it runs).
-      launch mariadb setpriv --reuid=mysql --regid=mysql --init-groups /usr/sbin/mariadbd --skip-networking \
-        3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
+      launch mariadb setpriv --reuid=mysql --regid=mysql --init-groups /usr/sbin/mariadbd --skip-networking
       i=0
       until mariadb-admin --silent ping >/dev/null 2>&1; do
         alive mariadb || die "mariadb exited while starting; see $log_dir/mariadb.log"

@@ -2,7 +2,10 @@
 
 The tokenizer follows nginx's own rules (ngx_conf_file.c): words are separated by blanks,
 `;` ends a directive, `{`/`}` open and close a block, `#` starts a comment at a word's
-start, "..." and '...' quote (backslash escapes), `${var}` keeps its braces. Nesting is
+start, "..." and '...' quote, `${var}` keeps its braces. A backslash makes the next character
+part of the word, and is then kept or not as nginx's copy does: `\"`, `\'` and `\\` lose it, `\t`,
+`\r`, `\n` become those characters, any other pair stays as written (`location ~ \.php$` keeps
+its regex escape). Nesting is
 tracked with a stack, so a hostile file cannot exhaust the recursion limit; a missing `}`
 closes at the end of the file and is recorded in `problems`.
 
@@ -50,6 +53,16 @@ class Config:
     problems: list[str] = field(default_factory=list)
 
 
+# ngx_conf_read_token's copy of a word: the pairs it rewrites; every other backslash pair stays as it is.
+_NGINX_ESCAPES = {'"': '"', "'": "'", "\\": "\\", "t": "\t", "r": "\r", "n": "\n"}
+
+
+def _escaped(text: str, j: int) -> str:
+    """What nginx makes of the backslash at `j` and the character after it."""
+    following = text[j + 1]
+    return _NGINX_ESCAPES.get(following, "\\" + following)
+
+
 def _tokens(text: str):
     """(token, line, quoted) triples; `;`, `{`, `}` are their own unquoted tokens."""
     i, line, n = 0, 1, len(text)
@@ -70,7 +83,10 @@ def _tokens(text: str):
             j, buf = i + 1, []
             while j < n and text[j] != c:
                 if text[j] == "\\" and j + 1 < n:
-                    j += 1
+                    line += text[j + 1] == "\n"
+                    buf.append(_escaped(text, j))
+                    j += 2
+                    continue
                 if text[j] == "\n":
                     line += 1
                 buf.append(text[j])
@@ -87,7 +103,10 @@ def _tokens(text: str):
                     j = close + 1
                     continue
                 if text[j] == "\\" and j + 1 < n:
-                    j += 1
+                    line += text[j + 1] == "\n"
+                    buf.append(_escaped(text, j))
+                    j += 2
+                    continue
                 buf.append(text[j])
                 j += 1
             yield "".join(buf), line, False

@@ -341,6 +341,38 @@ def test_an_all_in_one_mariadb_dump_made_on_the_host_fails_the_backup_probe(runn
     assert not any(line.endswith("<- unexpected") for line in evidence), evidence
 
 
+def test_hand_edits_opening_port_25_and_relaying_fail_their_probes_and_the_audit_until_delivered(running_lab):
+    """Lessons 1 and 4 broken by hand, as an operator's quick fix would (the stack never renders either): on the
+    gateway a rule accepting TCP/25 ahead of the reject; on the mail host every address trusted as our network
+    (an open relay). `port25-egress`, `audit-customer` and `submission-auth` fail with evidence; `lab deliver`
+    puts both hosts back and they pass."""
+    from lab.cli import load_topology
+    from lab.hosts import host_run
+
+    topology = load_topology("lab")
+    probes = ["port25-egress", "submission-auth", "audit-customer"]
+    only = [word for name in probes for word in ("--only", name)]
+    try:
+        host_run(topology.host("gw"), "nft insert rule inet filter forward tcp dport 25 accept")
+        host_run(topology.host("mail"), "postconf -e 'mynetworks = 0.0.0.0/0' && postfix reload")
+        probe = lab("probe", *only)
+        assert probe.returncode == 1, probe.stdout
+        report = _report()
+        assert not any(report[name]["passed"] for name in probes), probe.stdout
+        port25 = report["port25-egress"]["evidence"]
+        assert any(line.startswith("customer ") and ":25: connected" in line and line.endswith("<- unexpected")
+                   for line in port25), port25
+        _failed_check(report["audit-customer"]["evidence"], "port25-blocked")
+        relay = report["submission-auth"]["evidence"]
+        at_25 = relay[relay.index(next(line for line in relay if line.startswith("internet "))):]
+        assert any("rcpt to" in line.lower() and " 250" in line for line in at_25), relay
+    finally:
+        restored = lab("deliver")
+        assert restored.returncode == 0, restored.stdout[-3000:]
+    again = lab("probe", *only)
+    assert again.returncode == 0, again.stdout
+
+
 def test_inventory_lists_every_host_with_namespace_interfaces_and_roles(running_lab):
     inventory = json.loads((BUILD / "inventory.json").read_text())["hosts"]
     assert set(inventory) == {"internet", "gw", "ns1", "mail", "www", "webmail", "db", "switch", "customer"}

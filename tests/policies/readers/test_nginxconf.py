@@ -25,6 +25,21 @@ def test_tokens_quotes_comments_and_nesting():
     assert config.problems == []
 
 
+@pytest.mark.parametrize(("written", "word"), [
+    # ngx_conf_read_token's copy: \" \' \\ lose the backslash, \t \r \n become the characters...
+    (r'"a\"b"', 'a"b'), (r"'it\'s'", "it's"), (r'"C:\\dir"', "C:\\dir"), (r'"tab\there"', "tab\there"),
+    (r"a\nb", "a\nb"),
+    # ...and every other pair stays as written: a regex keeps its escapes, quoted or not.
+    (r"\.php$", r"\.php$"), (r'"^/(?:index|remote)\.php(?:$|/)"', r"^/(?:index|remote)\.php(?:$|/)"),
+    (r"\d+", r"\d+"),
+    # A backslash also makes a separator part of the word (and is kept with it).
+    (r"/var/www\;x", r"/var/www\;x"), (r"a\ b", r"a\ b"),
+])
+def test_a_backslash_is_read_as_nginx_copies_it(written, word):
+    config = nginxconf.parse(f"location ~ {written} {{ root /srv; }}")
+    assert config.directives[0].args == ["~", word], config.directives
+
+
 def test_unbalanced_input_is_read_without_raising():
     assert nginxconf.parse("server { listen 80;").problems
     assert nginxconf.parse("}}} server").problems

@@ -99,7 +99,8 @@ class SilentHost:
             for well_known, port in self.udp_ports.items():
                 self.udp_ports[well_known] = self._bind(socket.SOCK_DGRAM, port).getsockname()[1]
             for well_known, port in self.tcp_ports.items():
-                listener = self._bind(socket.SOCK_STREAM, port)
+                # DNS over TCP on its UDP port, as a client retrying over TCP expects
+                listener = self._bind(socket.SOCK_STREAM, port or self.udp_ports.get(well_known, 0))
                 listener.listen(0)
                 self.tcp_ports[well_known] = port = listener.getsockname()[1]
                 self._sockets.append(socket.create_connection((self.address, port), timeout=5))  # fills the queue
@@ -124,16 +125,24 @@ class LoopbackWorld:
     """The stack's public hosts answering on loopback; `.network` is a `network=` for audit.cli.main."""
 
     def __init__(self, cfg, expect: Expectation, *, silent: Iterable[str] = (), vantage: str = "outside"):
+        """`silent`: host FQDNs, or RESOLVER, that never answer."""
         self.cfg, self.expect, self.vantage = cfg, expect, vantage
-        self.silent = set(silent)  # host FQDNs
+        self.silent = set(silent)
         self.ports: dict[int, int] = {}
+        self._dns: list[FakeDns] = []
         self._stack = contextlib.ExitStack()
 
     def _serve(self, well_known: int, server):
         """Start `server` (built for port self.ports.get(well_known, 0)) and remember its port."""
         started = self._stack.enter_context(server)
         self.ports.setdefault(well_known, started.port)
+        if isinstance(started, FakeDns):
+            self._dns.append(started)
         return started
+
+    def fake_failures(self) -> list[str]:
+        """Queries a fake name server could not answer: the world's bug, which would pass for silence."""
+        return [f"{server.address}: {failure}" for server in self._dns for failure in server.failures]
 
     def __enter__(self) -> LoopbackWorld:
         try:
@@ -148,13 +157,14 @@ class LoopbackWorld:
 
     def _start(self) -> None:
         zones = published_zones(self.cfg)
-        self._serve(DNS, FakeDns(zones, origins=[], refuse_recursion=False, host=RESOLVER))
+        if RESOLVER not in self.silent:  # an open resolver: the Cloudflare zones' records, no AA
+            self._serve(DNS, FakeDns(zones, origins=[], refuse_recursion=False, host=RESOLVER))
         ca = fake_ca()
         for endpoint in self.expect.name_servers:
             if endpoint.name not in self.silent:
                 for address in endpoint.addresses:
-                    self._serve(DNS, FakeDns(zones, origins=self.expect.bind_zones, host=address, port=self.ports[DNS],
-                                             refuse_recursion=self.vantage == "outside"))
+                    self._serve(DNS, FakeDns(zones, origins=self.expect.bind_zones, host=address,
+                                             port=self.ports.get(DNS, 0), refuse_recursion=self.vantage == "outside"))
         for endpoint in self.expect.mail_hosts:
             if endpoint.name in self.silent:
                 continue
@@ -172,6 +182,8 @@ class LoopbackWorld:
             if endpoint.name in self.silent:
                 for address in endpoint.addresses:
                     self._silent_host(address)
+        if RESOLVER in self.silent:
+            self._silent_host(RESOLVER)
 
     def _start_web(self, ca) -> None:
         by_host: dict[str, list[str]] = {}
@@ -191,8 +203,8 @@ class LoopbackWorld:
         """Every port the audit might ask a host on; a port no fake has yet takes an ephemeral one."""
         tcp = (SMTP, *MAIL_PORTS_STARTTLS, *MAIL_PORTS_IMPLICIT, IMAPS, DNS, HTTP, HTTPS)
         host = self._stack.enter_context(SilentHost(address, {p: self.ports.get(p, 0) for p in dict.fromkeys(tcp)},
-                                                    {DNS: self.ports[DNS]}))
-        for well_known, port in host.tcp_ports.items():
+                                                    {DNS: self.ports.get(DNS, 0)}))
+        for well_known, port in (*host.udp_ports.items(), *host.tcp_ports.items()):
             self.ports.setdefault(well_known, port)
         return host
 

@@ -241,9 +241,11 @@ def _without_the_mail_hosts_ptr() -> str:
 
 def _replaced(*names: str) -> str:
     """The zone with its own TXT at each of `names`: the stack's record of that name is then not published
-    (the operator's record wins), so a receiver finds no record of that kind there."""
+    (the operator's record wins), so a receiver finds no record of that kind there. And `www` also pointed
+    at ns1's public address, as a hand-written record would (lesson 8: DNS and WWW on one host)."""
     records = [{"name": name, "type": "TXT", "content": "lab test: the record that belongs here is removed"}
                for name in names]
+    records.append({"name": "www", "type": "A", "content": "198.51.100.53"})
     return "isp:zones=" + json.dumps([{"name": "isp.test", "records": records}])
 
 
@@ -254,8 +256,8 @@ def _report() -> dict[str, dict]:
 def test_a_lab_with_lessons_broken_fails_their_probes_and_the_audit_and_passes_again_after(running_lab):
     """One broken delivery, then the real one back (each delivery restarts BIND, Postfix and OpenDKIM): recursion
     opened to any; DKIM signing off (its key's secret goes too: a secret no setting reads is refused); hand-written
-    TXT records in place of the stack's `_mta-sts` and `_dmarc`."""
-    probes = ["recursion", "fcrdns", "dkim", "mta-sts", "mail-auth-audit"]
+    TXT records in place of the stack's `_mta-sts` and `_dmarc`; `www` also at ns1's address."""
+    probes = ["recursion", "fcrdns", "dkim", "mta-sts", "mail-auth-audit", "dns-not-www"]
     only = [word for name in probes for word in ("--only", name)]
     try:
         broken = lab("deliver", "--set", 'isp:dns={"recursionClients":["any"]}', '--set=isp:mail={"dkim":null}',
@@ -277,12 +279,15 @@ def test_a_lab_with_lessons_broken_fails_their_probes_and_the_audit_and_passes_a
         assert any(line.startswith("DMARC:") and "unexpected" in line for line in dkim), dkim
         line, _ = _failed_check(report["mta-sts"]["evidence"], "mta-sts")  # the audit's check, in the probe
         assert "_mta-sts.isp.test" in line, line
+        line, below = _failed_check(report["dns-not-www"]["evidence"], "dns-not-www")  # lesson 8
+        assert "www.isp.test shares 198.51.100.53" in line and any("IN A 198.51.100.53" in e for e in below), line
         # The audit knows what the stack should publish (its file and build/lab/lab-inputs.json): it sees
         # recursion open, the PTR gone (and so the banner no longer naming it), the keys withdrawn and both
-        # records replaced, and nothing else.
-        failed = _audit_fails("recursion-refused", "fcrdns", "dkim-published", "dmarc", "mta-sts")
-        assert failed - {"smtp-banner"} == {"recursion-refused", "fcrdns", "dkim-published", "dmarc", "mta-sts"}, \
-            failed
+        # records replaced, www beside ns1, and nothing else (but what follows from them: the banner no longer
+        # names the PTR, and mta-sts.isp.test, a CNAME to www, now also leads to ns1, which serves no HTTPS).
+        broken_checks = {"recursion-refused", "fcrdns", "dkim-published", "dmarc", "mta-sts", "dns-not-www"}
+        failed = _audit_fails(*broken_checks)
+        assert broken_checks <= failed <= broken_checks | {"smtp-banner", "mta-sts-certificate"}, failed
     finally:
         restored = lab("deliver")
         assert restored.returncode == 0, restored.stdout[-3000:]

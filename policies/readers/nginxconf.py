@@ -1,4 +1,4 @@
-"""An nginx config read into server blocks: names, listeners, certificate, redirects.
+r"""An nginx config read into server blocks: names, listeners, certificate, redirects.
 
 The tokenizer follows nginx's own rules (ngx_conf_file.c): words are separated by blanks,
 `;` ends a directive, `{`/`}` open and close a block, `#` starts a comment at a word's

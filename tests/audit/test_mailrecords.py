@@ -49,6 +49,23 @@ def test_relaxed_alignment_is_the_organizational_domain_and_strict_the_exact_nam
     assert organizational_domain("a.b.isp.test") == "isp.test"
 
 
+@pytest.mark.parametrize(("name", "organization"), [
+    ("mail.example.co.uk", "example.co.uk"),  # a two-label public suffix, where the last two labels mislead
+    ("WWW.Example.COM.", "example.com"),
+    ("customer.isp.example.com.au", "example.com.au"),
+    ("co.uk", "co.uk"),  # a public suffix itself: no label to add
+    ("a.b.isp.test", "isp.test"),  # not on the list: its default rule `*`
+])
+def test_the_organizational_domain_is_the_public_suffix_plus_one_label(name, organization):
+    assert organizational_domain(name) == organization
+
+
+def test_relaxed_alignment_never_joins_two_organizations_under_one_public_suffix():
+    # RFC 7489 §3.2: under `.co.uk` every registered domain is its own organization.
+    assert aligned("mail.example.co.uk", "example.co.uk", "r")
+    assert not aligned("mail.attacker.co.uk", "example.co.uk", "r")
+
+
 def test_dmarc_passes_only_on_an_aligned_identifier_that_passed():
     record = parse_dmarc_record("v=DMARC1; p=reject; adkim=s")
     assert dmarc_verdict(from_domain="isp.test", record=record, dkim_passed_domains=["isp.test"]).result == "pass"

@@ -18,7 +18,7 @@ DEBIAN_PACKAGES := bind9 bind9-dnsutils nftables postfix dovecot-core dovecot-im
 # dbconfig-common is told not to set one up, so installing the package asks and starts nothing.
 DEBCONF_SELECTIONS := roundcube-core roundcube/dbconfig-install boolean false
 
-.PHONY: preview test fuzz lint deps debian-packages debconf-selections venv pack-venv clean lab lab-down bench
+.PHONY: preview test fuzz lint deps debian-packages debconf-selections venv pack-venv clean lab lab-down bench bench-audit
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
@@ -69,6 +69,11 @@ lint: venv
 
 # Preview and policy-pack scaling against Pulumi's own floor (about 1k, 4k and 16k resources):
 # prints the table, writes bench/results.json and the table in bench/README.md (about 11 minutes).
+# Audits dev and prod against fake servers on loopback, all answering and with hosts silent; prints the
+# table and writes bench/audit-results.json (about 3 minutes, almost all of it waiting out timeouts).
+bench-audit: venv
+	$(PY) -m bench.audit
+
 bench: venv pack-venv
 	$(PY) -m bench.run
 

@@ -8,15 +8,17 @@ immutable values: the report, the baseline comparison and the lab all read the s
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 if TYPE_CHECKING:  # the context's parts are built by the CLI; checks only read them
     from audit.expect import Expectation
     from audit.net import Net
     from audit.resolver import StackResolver
 
+T = TypeVar("T")
 Status = Literal["PASS", "WARN", "FAIL"]
 Vantage = Literal["outside", "customer"]
 STATUSES: tuple[Status, ...] = ("PASS", "WARN", "FAIL")
@@ -73,6 +75,32 @@ class Check:
     vantage: Vantage
     claim: str  # what a PASS proves, one line (the report's and README's wording)
     function: CheckFunction
+
+
+def each_at_once(probes: Sequence[Callable[[], T]]) -> Iterator[T]:
+    """Run each probe on a daemon thread of its own and yield their results in the given order, each once it
+    and those before it are done: a silent target waits out its timeout beside the others, not after them
+    (a host filtering five ports costs one timeout, not five). Daemon threads, as the checks' own: a probe
+    still waiting at the audit's deadline cannot hold the process. A probe's exception is raised in order."""
+    done = [threading.Event() for _ in probes]
+    outcomes: list[tuple[bool, object]] = [(False, None)] * len(probes)
+
+    def work(index: int, probe: Callable[[], T]) -> None:
+        try:
+            outcomes[index] = (True, probe())
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread, in order
+            outcomes[index] = (False, error)
+        finally:
+            done[index].set()
+
+    for index, probe in enumerate(probes):
+        threading.Thread(target=work, args=(index, probe), name="audit-target", daemon=True).start()
+    for index in range(len(probes)):
+        done[index].wait()
+        ok, value = outcomes[index]
+        if not ok:
+            raise value  # type: ignore[misc]
+        yield value  # type: ignore[misc]
 
 
 CHECKS: list[Check] = []

@@ -3,10 +3,12 @@ through the resolver the operator gave (`--resolver`), never the system's.
 
 A name in one of `expect.bind_zones` is asked of our name servers with RD off (RFC 1034 §4.3.1: an
 authoritative answer, no recursion asked), IPv4 addresses first, and the first server that answers
-(any rcode) gives the answer. Any other name (a Cloudflare zone, a PTR the upstream provider serves,
-an SPF include) goes to `resolver` with RD on, or is not asked at all: then the DnsAnswer has
-`asked=False` and says why, and a check makes it a WARN. Answers are kept for the run (one audit asks
-each question once). `spf_dns()` plugs this into pyspf, which otherwise asks the system resolver.
+(any rcode) gives the answer; a server that once did not answer is asked last from then on, so a silent
+name server costs the run one timeout, not one per question. Any other name (a Cloudflare zone, a PTR
+the upstream provider serves, an SPF include) goes to `resolver` with RD on, or is not asked at all:
+then the DnsAnswer has `asked=False` and says why, and a check makes it a WARN. Answers are kept for
+the run (one audit asks each question once). `spf_dns()` plugs this into pyspf, which otherwise asks
+the system resolver.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class StackResolver:
         # every server's IPv4 before any IPv6: an auditing host without IPv6 loses no time first
         self.servers = tuple(dict.fromkeys(sorted(addresses, key=lambda a: ipaddress.ip_address(a).version)))
         self.asked: list[str] = []  # every question that went out, in order (query_text)
+        self.silent: set[str] = set()  # our servers that did not answer a question of this run
         self._answers: dict[tuple[str, str], DnsAnswer] = {}
 
     def ours(self, name: str) -> bool:
@@ -63,11 +66,13 @@ class StackResolver:
     def _ask(self, name: str, rdtype: str) -> DnsAnswer:
         if self.ours(name):
             answer = unanswerable(name, rdtype)
-            for server in self.servers:
+            # Those that answered so far first, in their order (sorted is stable), the silent ones after them.
+            for server in sorted(self.servers, key=lambda server: server in self.silent):
                 answer = self.net.dns(server, name, rdtype, rd=False)
                 self.asked.append(answer.query_text)
                 if answer.error is None:
                     return answer
+                self.silent.add(server)
             if not self.servers:
                 return DnsAnswer(f"{name} {rdtype}", error="the stack has no name server addresses")
             return answer  # the last server's error: none of ours answered

@@ -32,8 +32,8 @@ from pathlib import Path
 
 from audit import cli
 from audit.expect import Expectation
-from bench.audit_fakes import fake_ca
 from bench.audit_world import OUTSIDE_NAME, OUTSIDE_SMTP, RESOLVER, LoopbackWorld, relocation
+from tests.audit.fakes import fake_ca
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "audit-results.json"
@@ -134,7 +134,7 @@ def measure(stacks=STACKS, scenarios=SCENARIOS, *, runs: int = RUNS, timeout: fl
 
 def _machine() -> dict:
     return {"python": platform.python_version(), "cpus": os.cpu_count(), "loadAverage": os.getloadavg(),
-            "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
 def table(document: dict) -> str:
@@ -152,8 +152,8 @@ def table(document: dict) -> str:
                      f"{silent} | {'yes' if row['deadlineHit'] else 'no'} | {slowest} |")
     machine = document["machine"]
     lines.append("")
-    lines.append(f"--timeout {document['timeout']:g} s, {document['runs']} runs each (median kept); measured "
-                 f"{machine['measured']}, Python {machine['python']}, {machine['cpus']} CPUs, load average "
+    lines.append(f"--timeout {document['timeout']:g} s, {document['runs']} runs each (median kept); finished "
+                 f"{machine['finished']}, Python {machine['python']}, {machine['cpus']} CPUs, load average "
                  f"{', '.join(f'{x:.2f}' for x in machine['loadAverage'])}.")
     return "\n".join(lines) + "\n"
 

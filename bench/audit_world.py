@@ -29,8 +29,8 @@ import yaml
 from audit.expect import Expectation
 from audit.net import Net
 from audit.resolver import StackResolver
-from bench.audit_fakes import FakeDns, FakeHttp, FakeHttps, FakeSmtp, FakeTls, fake_ca, make_certificate
 from components.dns_data import mta_sts_policies, pool_zone_file, reverse_zones, zone_records
+from tests.audit.fakes import FakeDns, FakeHttp, FakeHttps, FakeSmtp, FakeTls, fake_ca, make_certificate
 
 LOOPBACK_BLOCK = "127.0.0.0/24"
 RESOLVER = "127.0.0.253"  # --resolver: outside the relocated hosts' block, as a resolver would be

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterator
+from functools import partial
 from typing import TYPE_CHECKING
 
 import dns.dnssec
@@ -18,7 +19,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from audit.model import AuditContext, Result, Status, check
+from audit.model import AuditContext, Result, Status, check, each_at_once
 
 if TYPE_CHECKING:
     from audit.net import DnsAnswer
@@ -73,23 +74,27 @@ def recursion_refused(ctx: AuditContext) -> Iterator[Result]:
 def authoritative_answers(ctx: AuditContext) -> Iterator[Result]:
     """RFC 1035 §4.1.1 / RFC 8499: AA marks an answer from a server authoritative for the zone. The SOA of
     each zone, asked with RD off, must come back NOERROR with AA and the SOA in the answer section."""
-    for zone in ctx.expect.bind_zones:
-        for server, address in name_server_addresses(ctx):
-            answer = ctx.net.dns(address, zone, "SOA", rd=False)
-            target = f"{zone} @ {server} {address}"
-            evidence = (dns_line(answer),)
-            if answer.error:
-                status: Status = "WARN"
-                summary = "no answer: not judged"
-            elif answer.rcode == "NOERROR" and "aa" in answer.flags and answer.records("SOA"):
-                status, summary = "PASS", f"SOA of {zone} answered authoritatively (AA)"
-            elif answer.rcode != "NOERROR":
-                status, summary = "FAIL", f"SOA of {zone}: {answer.rcode}, expected an authoritative NOERROR"
-            elif "aa" not in answer.flags:
-                status, summary = "FAIL", f"SOA of {zone} answered without AA: not authoritative (RFC 1035 §4.1.1)"
-            else:
-                status, summary = "FAIL", f"SOA of {zone}: NOERROR with AA but no SOA in the answer"
-            yield Result("authoritative-answers", "3", target, status, summary, evidence)
+    # Every zone at every address at once: a silent name server costs one timeout, not one per zone.
+    yield from each_at_once([partial(_authoritative_one, ctx, zone, server, address)
+                             for zone in ctx.expect.bind_zones for server, address in name_server_addresses(ctx)])
+
+
+def _authoritative_one(ctx: AuditContext, zone: str, server: str, address: str) -> Result:
+    answer = ctx.net.dns(address, zone, "SOA", rd=False)
+    target = f"{zone} @ {server} {address}"
+    evidence = (dns_line(answer),)
+    if answer.error:
+        status: Status = "WARN"
+        summary = "no answer: not judged"
+    elif answer.rcode == "NOERROR" and "aa" in answer.flags and answer.records("SOA"):
+        status, summary = "PASS", f"SOA of {zone} answered authoritatively (AA)"
+    elif answer.rcode != "NOERROR":
+        status, summary = "FAIL", f"SOA of {zone}: {answer.rcode}, expected an authoritative NOERROR"
+    elif "aa" not in answer.flags:
+        status, summary = "FAIL", f"SOA of {zone} answered without AA: not authoritative (RFC 1035 §4.1.1)"
+    else:
+        status, summary = "FAIL", f"SOA of {zone}: NOERROR with AA but no SOA in the answer"
+    return Result("authoritative-answers", "3", target, status, summary, evidence)
 
 
 def _rrsets(lines: tuple[str, ...]) -> dict[tuple[str, str, str], dns.rrset.RRset]:
@@ -145,24 +150,28 @@ def dnssec(ctx: AuditContext) -> Iterator[Result]:
     """RFC 4033-4035. Each zone our name servers serve is asked for DNSKEY with DO (RD off), from the first
     name-server address that answers. A zone without DNSKEY is unsigned and gives no Result: signing is
     not a lesson, only that a signed zone must validate. When no name server answers at all, a WARN."""
-    for zone in ctx.expect.bind_zones:
-        tried: list[str] = []
-        for server, address in name_server_addresses(ctx):
-            keys = ctx.net.dns(address, zone, "DNSKEY", rd=False, dnssec=True)
-            tried.append(dns_line(keys))
-            if keys.error:
-                continue
-            if not keys.records("DNSKEY"):
-                break  # unsigned: not judged
-            soa = ctx.net.dns(address, zone, "SOA", rd=False, dnssec=True)
-            if soa.error:
-                yield Result("dnssec", "3", zone, "WARN", "DNSKEY answered but the SOA was not: not judged",
-                             (*tried, dns_line(soa)))
-                break
-            status, summary, notes = _judge_signature(zone, keys.answer, soa.answer, ctx.options.now)
-            yield Result("dnssec", "3", zone, status, f"{summary} ({server})",
-                         (*tried, dns_line(soa), *notes, NO_CHAIN_NOTE))
-            break
-        else:
-            if tried:
-                yield Result("dnssec", "3", zone, "WARN", "no name server answered: DNSSEC not judged", tuple(tried))
+    # Every zone at once; each zone's name servers in turn (the first that answers judges it).
+    for results in each_at_once([partial(_dnssec_zone, ctx, zone) for zone in ctx.expect.bind_zones]):
+        yield from results
+
+
+def _dnssec_zone(ctx: AuditContext, zone: str) -> list[Result]:
+    """One zone's result, from the first name-server address that answers; none for an unsigned zone."""
+    tried: list[str] = []
+    for server, address in name_server_addresses(ctx):
+        keys = ctx.net.dns(address, zone, "DNSKEY", rd=False, dnssec=True)
+        tried.append(dns_line(keys))
+        if keys.error:
+            continue
+        if not keys.records("DNSKEY"):
+            return []  # unsigned: not judged
+        soa = ctx.net.dns(address, zone, "SOA", rd=False, dnssec=True)
+        if soa.error:
+            return [Result("dnssec", "3", zone, "WARN", "DNSKEY answered but the SOA was not: not judged",
+                           (*tried, dns_line(soa)))]
+        status, summary, notes = _judge_signature(zone, keys.answer, soa.answer, ctx.options.now)
+        return [Result("dnssec", "3", zone, status, f"{summary} ({server})",
+                       (*tried, dns_line(soa), *notes, NO_CHAIN_NOTE))]
+    if tried:
+        return [Result("dnssec", "3", zone, "WARN", "no name server answered: DNSSEC not judged", tuple(tried))]
+    return []

@@ -17,12 +17,13 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import dns.reversename
 
 from audit.expect import Endpoint
 from audit.mailrecords import organizational_domain
-from audit.model import AuditContext, Result, Status, check
+from audit.model import AuditContext, Result, Status, check, each_at_once
 from audit.net import Certificate
 
 SMTP_PORT = 25
@@ -77,8 +78,8 @@ def ptr_names(ctx: AuditContext, address: str) -> tuple[tuple[str, ...], str | N
        claim="each mail-host address (IPv4 and IPv6) has one PTR naming the host's FQDN, whose A/AAAA include "
              "that address (forward-confirmed reverse DNS)")
 def fcrdns(ctx: AuditContext) -> Iterator[Result]:
-    for host, address in _targets(ctx):
-        yield timed(lambda host=host, address=address: _fcrdns_one(ctx, host, address))
+    yield from each_at_once([partial(timed, partial(_fcrdns_one, ctx, host, address))
+                             for host, address in _targets(ctx)])
 
 
 def _fcrdns_one(ctx: AuditContext, host: Endpoint, address: str) -> Result:
@@ -117,8 +118,8 @@ def greeting_name(banner: str) -> str:
        claim="on port 25 the 220 greeting and the EHLO reply name the PTR name of the address "
              "(RFC 5321 §4.2, §4.1.1.1)")
 def smtp_banner(ctx: AuditContext) -> Iterator[Result]:
-    for host, address in _targets(ctx):
-        yield timed(lambda host=host, address=address: _banner_one(ctx, host, address))
+    yield from each_at_once([partial(timed, partial(_banner_one, ctx, host, address))
+                             for host, address in _targets(ctx)])
 
 
 def _banner_one(ctx: AuditContext, host: Endpoint, address: str) -> Result:
@@ -187,9 +188,9 @@ def tls_ports(ctx: AuditContext) -> tuple[int, ...]:
        claim="STARTTLS on 25 and 587, implicit TLS on 465 and 993, each with a certificate that verifies for "
              "the mail host's FQDN and is not within warn_days of expiry (RFC 3207, RFC 8314, RFC 6125)")
 def mail_tls(ctx: AuditContext) -> Iterator[Result]:
-    for host, address in _targets(ctx):
-        for port in tls_ports(ctx):
-            yield timed(lambda host=host, address=address, port=port: _tls_one(ctx, host, address, port))
+    # Every address and port at once: a silent mail host costs one timeout, not one per port and address.
+    yield from each_at_once([partial(timed, partial(_tls_one, ctx, host, address, port))
+                             for host, address in _targets(ctx) for port in tls_ports(ctx)])
 
 
 def _tls_one(ctx: AuditContext, host: Endpoint, address: str, port: int) -> Result:
@@ -226,8 +227,8 @@ def _tls_one(ctx: AuditContext, host: Endpoint, address: str, port: int) -> Resu
        claim="on port 25 a message from an outside address to an outside address is refused at RCPT (5xx); "
              "no DATA is ever sent")
 def no_open_relay(ctx: AuditContext) -> Iterator[Result]:
-    for host, address in _targets(ctx):
-        yield timed(lambda host=host, address=address: _relay_one(ctx, host, address))
+    yield from each_at_once([partial(timed, partial(_relay_one, ctx, host, address))
+                             for host, address in _targets(ctx)])
 
 
 def _relay_one(ctx: AuditContext, host: Endpoint, address: str) -> Result:
@@ -261,9 +262,8 @@ def _relay_one(ctx: AuditContext, host: Endpoint, address: str) -> Result:
        claim="each submission port offers AUTH only under TLS: after STARTTLS on 587 (and 2525), on implicit "
              "TLS on 465 (RFC 3207 §4, RFC 4954 §4, RFC 8314)")
 def submission_auth(ctx: AuditContext) -> Iterator[Result]:
-    for host, address in _targets(ctx):
-        for port in ctx.expect.submission_ports:
-            yield timed(lambda host=host, address=address, port=port: _submission_one(ctx, host, address, port))
+    yield from each_at_once([partial(timed, partial(_submission_one, ctx, host, address, port))
+                             for host, address in _targets(ctx) for port in ctx.expect.submission_ports])
 
 
 def _submission_one(ctx: AuditContext, host: Endpoint, address: str, port: int) -> Result:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterator
+from functools import partial
 from typing import TYPE_CHECKING
 
 from audit.checks.dns import dns_line, name_server_addresses
-from audit.model import AuditContext, Result, Status, check
+from audit.model import AuditContext, Result, Status, check, each_at_once
 
 if TYPE_CHECKING:
     from audit.expect import WebName
@@ -140,19 +141,21 @@ def dns_not_www(ctx: AuditContext) -> Iterator[Result]:
     """Lesson 8: a web host compromised or overloaded must not take DNS with it, so the addresses the
     world gets for the web names and the name servers' addresses (as the stack declares them and as
     they resolve) are disjoint."""
+    webs = [web for web in ctx.expect.web_names if web.role in NOT_WWW_ROLES]
+    names = list(dict.fromkeys([*(endpoint.name for endpoint in ctx.expect.name_servers), *(w.name for w in webs)]))
+    # Every name looked up at once: a silent resolver costs one wait, not one per name.
+    lookups = dict(zip(names, each_at_once([partial(resolve, ctx, name) for name in names]), strict=True))
     servers: dict[str, set[str]] = {}
     ns_evidence: list[str] = []
     for server, address in name_server_addresses(ctx):
         servers.setdefault(address, set()).add(server)
     for endpoint in ctx.expect.name_servers:
-        resolved, lines, _ = resolve(ctx, endpoint.name)
+        resolved, lines, _ = lookups[endpoint.name]
         ns_evidence += lines
         for address in resolved:
             servers.setdefault(address, set()).add(endpoint.name)
-    for web in ctx.expect.web_names:
-        if web.role not in NOT_WWW_ROLES:
-            continue
-        addresses, lookup, _ = resolve(ctx, web.name)
+    for web in webs:
+        addresses, lookup, _ = lookups[web.name]
         evidence = (*lookup, *ns_evidence,
                     f"name-server addresses: {', '.join(sorted(servers)) or '(none)'}")
         shared = [f"{address} ({', '.join(sorted(servers[address]))})" for address in addresses if address in servers]

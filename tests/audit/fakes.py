@@ -1,4 +1,5 @@
-"""Small fake servers on loopback for the audit's tests: DNS, SMTP, TLS, HTTP(S), and certificates.
+"""Small fake servers on loopback for the audit's tests and its benchmark (bench/audit_world.py): DNS,
+SMTP, TLS, HTTP(S), and certificates.
 
 Every server is a context manager. `__enter__` binds and listens before it starts its thread, so the
 server is ready when `with` returns (a client that connects at once waits in the listen backlog; no
@@ -289,12 +290,15 @@ class FakeDns(_Server):
         self.behaviour = behaviour
         self.truncate = truncate
         self.queries: list[tuple[str, str, str, bool]] = []
+        self.failures: list[str] = []  # a query the fake could not answer (a bug of the fake, not the audit's)
         self._udp: socket.socket | None = None
 
     @staticmethod
     def _rdata(rdtype: str, text: str) -> str:
         if rdtype.upper() == "TXT" and not text.startswith('"'):
-            return '"' + text.replace('"', '\\"') + '"'
+            # A character-string holds at most 255 bytes (RFC 1035 §3.3): a DKIM key is served as several.
+            chunks = [text[i:i + 255] for i in range(0, len(text), 255)] or [""]
+            return " ".join('"' + chunk.replace('"', '\\"') + '"' for chunk in chunks)
         return text
 
     def __enter__(self):
@@ -330,7 +334,11 @@ class FakeDns(_Server):
                 return
             if not data:
                 continue
-            reply = self.reply(data, "udp")
+            try:
+                reply = self.reply(data, "udp")
+            except Exception as error:  # noqa: BLE001 - said by .failures; the loop must keep answering
+                self.failures.append(f"{type(error).__name__}: {error}")
+                continue
             if reply is not None:
                 with contextlib.suppress(OSError):
                     self._udp.sendto(reply, peer)
@@ -485,8 +493,10 @@ class FakeSmtp(_Server):
 
 
 class FakeTls(_Server):
-    def __init__(self, certificate: CertificatePair, *, greeting: bytes = b"", host: str = "127.0.0.1"):
+    def __init__(self, certificate: CertificatePair, *, greeting: bytes = b"", host: str = "127.0.0.1",
+                 port: int = 0):
         super().__init__(host)
+        self.wanted_port = port
         self.context = server_context(certificate)
         self.context.sni_callback = self._remember_name
         self.greeting = greeting
@@ -506,8 +516,9 @@ Route = tuple[int, Mapping[str, str], bytes | str]
 
 
 class FakeHttp(_Server):
-    def __init__(self, routes: Mapping[str | tuple[str, str], Route], *, host: str = "127.0.0.1"):
+    def __init__(self, routes: Mapping[str | tuple[str, str], Route], *, host: str = "127.0.0.1", port: int = 0):
         super().__init__(host)
+        self.wanted_port = port
         self.routes = dict(routes)
         self.requests: list[tuple[str, str, str]] = []
 
@@ -535,8 +546,8 @@ class FakeHttp(_Server):
 
 class FakeHttps(FakeHttp):
     def __init__(self, routes: Mapping[str | tuple[str, str], Route], certificate: CertificatePair, *,
-                 host: str = "127.0.0.1"):
-        super().__init__(routes, host=host)
+                 host: str = "127.0.0.1", port: int = 0):
+        super().__init__(routes, host=host, port=port)
         self.context = server_context(certificate)
         self.context.sni_callback = self._remember_name
         self.server_names: list[str | None] = []

@@ -69,6 +69,17 @@ def test_the_first_name_server_that_answers_gives_the_answer():
     assert resolver.asked == [f"{NS1}: mx1.isp.test. A +nord", f"{NS2}: mx1.isp.test. A +nord"]
 
 
+def test_a_name_server_that_did_not_answer_is_asked_last_for_the_rest_of_the_run():
+    with FakeDns(OURS, behaviour="silent") as dead, FakeDns(OURS, host=NS2, port=dead.port) as alive:
+        resolver = stack_resolver(dead.port, servers=(NS1, NS2))
+        first = resolver.query("mx1.isp.test", "A")
+        second = resolver.query("isp.test", "MX")  # a new question: the silent one is not waited on first
+    assert first.query_text.startswith(NS2) and second.query_text.startswith(NS2)
+    assert resolver.asked == [f"{NS1}: mx1.isp.test. A +nord", f"{NS2}: mx1.isp.test. A +nord",
+                              f"{NS2}: isp.test. MX +nord"]
+    assert resolver.silent == {NS1} and len(alive.queries) == 2
+
+
 def test_ipv4_name_servers_are_asked_before_ipv6():
     expect = SimpleNamespace(bind_zones=BIND_ZONES, name_servers=(Endpoint("ns1", ("2001:db8::53", NS1)),
                                                                   Endpoint("ns2", (NS2,))))

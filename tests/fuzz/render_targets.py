@@ -345,7 +345,8 @@ ROUNDCUBE = Target("roundcube config.inc.php", "php", roundcube.render_roundcube
     int_field("imap_port", at("imap_port"), (993, 143)),
     int_field("smtp_port", at("smtp_port"), (587, 465)),
     text_field("des_key_file", at("des_key_file"), (roundcube.DES_KEY_FILE, "/srv/key"), "php"),
-    text_field("store_path", at("store_path"), ("/var/lib/roundcube/db/roundcube.sqlite", "/srv/rc.db"), "php"),
+    # None: Debian's dbconfig database (isp:webmail.store.engine: dbconfig), a benign rendering of its own.
+    text_field("store_path", at("store_path"), ("/var/lib/roundcube/db/roundcube.sqlite", "/srv/rc.db", None), "php"),
     text_field("mail_domain", at("mail_domain"), ("example.net", "mail.example.org"), "php"),
 ))
 

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lab.pki import LAB_CA
 from lab.system import BUILD_DIR, PROJECT_DIR, project_env, python_in, run
 
 if TYPE_CHECKING:
     from lab.probes import Lab
 
 LAB_INPUTS = BUILD_DIR / "lab-inputs.json"
-LAB_CA = BUILD_DIR / "secrets" / "lab-ca.pem"
 AUDIT_TIMEOUT = 120  # the audit bounds itself (timeout x tries per exchange, an overall deadline)
 
 ProbeFunction = Callable[["Lab"], tuple[bool, list[str]]]

@@ -26,10 +26,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from lab.audit_probes import LAB_CA
 from lab.browser import BrowserError, BrowserSession, Navigation, chromium_path
-from lab.pki import LAB_CA_NAME
-from lab.system import BUILD_DIR, wait_for
+from lab.pki import LAB_CA, LAB_CA_NAME
+from lab.system import BUILD_DIR
 
 if TYPE_CHECKING:
     from lab.probes import Lab
@@ -83,15 +82,10 @@ def _webmail_address(lab: Lab, name: str) -> tuple[str, list[str]]:
 
 def _send_from_outside(lab: Lab, subject: str) -> tuple[bool, str]:
     """A message from the internet to the lab account, until it lies in the account's Maildir."""
-    from lab.probes import _code
+    from lab.probes import _code, deliver_from_outside
 
-    message = {"from": f"sender@{lab.outside}", "to": [f"{lab.account}@{lab.domain}"], "subject": subject,
-               "size": 300}
-    session = lab.agent("internet", "smtp", host=lab.mail_public, port=25, helo=f"sender.{lab.outside}",
-                        source=lab.client, messages=[message])
-    new = lab.root_file(lab.mail, f"/home/{lab.account}/Maildir/new")
-    arrived = wait_for(lambda: any(subject in p.read_text(errors="replace") for p in new.glob("*")),
-                       timeout=DELIVERY_WAIT_SECONDS, interval=0.2)
+    session, files = deliver_from_outside(lab, subject, size=300, timeout=DELIVERY_WAIT_SECONDS)
+    arrived = bool(files)
     return arrived, _mark(arrived, f"internet -> {lab.mail_public}:25, '{subject}' to {lab.account}@{lab.domain}: "
                                    f"{_code(session, 'end of data')}, in the Maildir: {'yes' if arrived else 'no'}")
 

@@ -202,9 +202,9 @@ rm -f "$new"
 def trust_lab_ca(host: LabHost) -> None:
     """The lab CA (lab/pki.py) trusted by the host's system store: Roundcube verifies the mail host's
     certificate (issued by the lab CA, lab/mailauth_setup.py) on IMAPS and submission."""
-    from lab.pki import SECRETS_DIR as PKI_DIR
+    from lab.pki import LAB_CA
 
-    host_run(host, _TRUST_CA, input_text=(PKI_DIR / "lab-ca.pem").read_text())
+    host_run(host, _TRUST_CA, input_text=LAB_CA.read_text())
 
 
 def ensure_hosts(topology: Topology, plan: Plan) -> list[str]:

@@ -28,6 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from lab.system import BUILD_DIR
 
 SECRETS_DIR = BUILD_DIR / "secrets"
+LAB_CA = SECRETS_DIR / "lab-ca.pem"  # the lab CA's certificate, what every client of the lab trusts
 VALID_DAYS = 30
 WEBMAIL_TLS_KEY = "isp:webmailTlsKey"
 LAB_CA_NAME = "ISP lab CA (build/lab, not trusted anywhere else)"

@@ -276,19 +276,26 @@ def probe_daily_limit(lab: Lab) -> tuple[bool, list[str]]:
     ]
 
 
-def probe_maildir(lab: Lab) -> tuple[bool, list[str]]:
-    token = secrets.token_hex(4)
-    message = {"from": f"sender@{lab.outside}", "to": [f"{lab.account}@{lab.domain}"],
-               "subject": f"maildir probe {token}", "size": 500}
+def deliver_from_outside(lab: Lab, subject: str, *, size: int, timeout: float = 20) -> tuple[dict[str, Any],
+                                                                                            list[Path]]:
+    """A message from the internet to the lab account through the mail host's port 25: the agent's SMTP
+    session, and the files of the account's Maildir/new holding `subject` once one arrived (none after
+    `timeout`)."""
+    message = {"from": f"sender@{lab.outside}", "to": [f"{lab.account}@{lab.domain}"], "subject": subject,
+               "size": size}
     session = lab.agent("internet", "smtp", host=lab.mail_public, port=25, helo=f"sender.{lab.outside}",
                         source=lab.client, messages=[message])
-    maildir = lab.root_file(lab.mail, f"/home/{lab.account}/Maildir")
+    new = lab.root_file(lab.mail, f"/home/{lab.account}/Maildir/new")
 
     def delivered() -> list[Path]:
-        return [p for p in (maildir / "new").glob("*") if token in p.read_text(errors="replace")]
+        return [p for p in new.glob("*") if subject in p.read_text(errors="replace")]
 
-    wait_for(lambda: bool(delivered()), timeout=20, interval=0.3)
-    files = delivered()
+    wait_for(lambda: bool(delivered()), timeout=timeout, interval=0.3)
+    return session, delivered()
+
+
+def probe_maildir(lab: Lab) -> tuple[bool, list[str]]:
+    session, files = deliver_from_outside(lab, f"maildir probe {secrets.token_hex(4)}", size=500)
     mbox = lab.root_file(lab.mail, f"/var/mail/{lab.account}")
     received = ""
     if files:

@@ -27,7 +27,7 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING
 
 from lab.hosts import account_password, host_run
-from lab.pki import SECRETS_DIR as PKI_DIR
+from lab.pki import LAB_CA
 from lab.system import wait_for
 
 if TYPE_CHECKING:
@@ -78,13 +78,8 @@ def remove_from_maildir(lab: Lab, name: str) -> None:
                        f"rm -f \"$maildir/new/{name}\" \"$maildir/cur/{name}\" \"$maildir/cur/{name}:\"*")
 
 
-def _in_maildir(lab: Lab, token: str) -> bool:
-    maildir = lab.root_file(lab.mail, f"/home/{lab.account}/Maildir")
-    return any(token in p.read_text(errors="replace") for sub in ("new", "cur") for p in (maildir / sub).glob("*"))
-
-
 def probe_webmail_login(lab: Lab) -> tuple[bool, list[str]]:
-    from lab.probes import _code, _reset_daily_count, _sink_messages
+    from lab.probes import _code, _reset_daily_count, _sink_messages, deliver_from_outside
 
     token = secrets.token_hex(4)
     limit = lab.cfg.mail.dialup_message_size_limit_mb * MIB
@@ -92,17 +87,13 @@ def probe_webmail_login(lab: Lab) -> tuple[bool, list[str]]:
     inbox_subject, big_subject = f"webmail inbox {token}", f"webmail big {token}"
     recipient = f"webmail-{token}@{lab.outside}"
     _reset_daily_count(lab)  # the lab's daily limit is small: the send step must not meet it
-    arrival = lab.agent("internet", "smtp", host=lab.mail_public, port=25, helo=f"sender.{lab.outside}",
-                        source=lab.client, messages=[{"from": f"sender@{lab.outside}",
-                                                      "to": [f"{lab.account}@{lab.domain}"],
-                                                      "subject": inbox_subject, "size": 600}])
     text, attachments = big_message(lab, big_subject)
     placed = place_in_maildir(lab, text)
-    wait_for(lambda: _in_maildir(lab, inbox_subject), timeout=WAIT_SECONDS, interval=0.3)
+    arrival, _ = deliver_from_outside(lab, inbox_subject, size=600, timeout=WAIT_SECONDS)
     wanted_name, wanted = attachments[1]
     try:
         seen = lab.agent("customer", "webmail_session", name=webmail, nameserver=lab.dns_public,
-                         cafile=str(PKI_DIR / "lab-ca.pem"), user=lab.account,
+                         cafile=str(LAB_CA), user=lab.account,
                          password_file=str(account_password(lab.account)), inbox_subject=inbox_subject,
                          big_subject=big_subject, attachment=wanted_name, send_to=recipient,
                          send_subject=f"sent through webmail {token}")

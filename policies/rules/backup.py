@@ -50,15 +50,16 @@ def _texts(view: stackview.StackView) -> list[tuple[str, str, str, str | None, e
     return out
 
 
-def _advice(dump: backupjobs.Dump) -> str:
-    if dump.call.tool in backupjobs.POSTGRES_ALL:
-        return "dump each database with pg_dump -Fc and the roles with pg_dumpall --globals-only"
-    return "run one mysqldump --single-transaction --databases <db> per database, listed at run time"
-
-
+# What a per-database job of each family runs: the advice of both findings.
 _FAMILY_ADVICE = {"PostgreSQL": "pg_dump -Fc per database, listed at run time",
                   "MySQL/MariaDB": "one mysqldump --single-transaction --databases <db> per database, "
                                    "listed at run time"}
+
+
+def _advice(dump: backupjobs.Dump) -> str:
+    if dump.call.tool in backupjobs.POSTGRES_ALL:
+        return "dump each database with pg_dump -Fc and the roles with pg_dumpall --globals-only"
+    return "run " + _FAMILY_ADVICE["MySQL/MariaDB"]
 
 
 def _scheduled_services(files: list[evidence.HostFile]) -> set[str]:
